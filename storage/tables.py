@@ -1,0 +1,154 @@
+"""SQLAlchemy 2 table definitions. One row per post in ``posts`` and one in ``predictions`` (by post id).
+
+The schema is created and upgraded by Alembic (``storage/migrations``); these definitions are the
+source the migrations were written from.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class PostRow(Base):
+    """What we keep of an input post (the caption, a small thumbnail, its hashtags)."""
+
+    __tablename__ = "posts"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    text: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(256))
+    lang: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(String(256))
+    image_url: Mapped[str | None] = mapped_column(Text)
+    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary)  # JPEG, longer side <= 256 px
+    has_image: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class PredictionRow(Base):
+    """One prediction per post (upserted by post id); probabilities per modality kept as JSON."""
+
+    __tablename__ = "predictions"
+
+    post_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    model_version: Mapped[str] = mapped_column(String(128), nullable=False)
+    fusion: Mapped[str] = mapped_column(String(32), nullable=False)
+    sentiment: Mapped[str] = mapped_column(String(16), nullable=False)
+    sentiment_score: Mapped[float] = mapped_column(Float, nullable=False)
+    emotion: Mapped[str] = mapped_column(String(16), nullable=False)
+    sentiment_probs: Mapped[dict] = mapped_column(JSON, nullable=False)
+    emotion_probs: Mapped[dict] = mapped_column(JSON, nullable=False)
+    # Per-modality outputs; NULL when the post had no such modality.
+    text_sentiment: Mapped[str | None] = mapped_column(String(16))
+    text_emotion: Mapped[str | None] = mapped_column(String(16))
+    image_sentiment: Mapped[str | None] = mapped_column(String(16))
+    image_emotion: Mapped[str | None] = mapped_column(String(16))
+    modalities: Mapped[dict] = mapped_column(JSON, nullable=False)  # Prediction.modalities as JSON
+    faces: Mapped[int | None] = mapped_column(Integer)
+    confidence: Mapped[float] = mapped_column(Float, nullable=False)  # max fused sentiment probability
+    latency_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    cached: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+    __table_args__ = (
+        Index("ix_predictions_created_at", "created_at"),
+        Index("ix_predictions_processed_at", "processed_at"),
+        Index("ix_predictions_sentiment_created_at", "sentiment", "created_at"),
+    )
+
+
+class PostHashtagRow(Base):
+    """Post -> hashtag (lower-case, no '#'); ``created_at`` copied in so per-tag trends need one index."""
+
+    __tablename__ = "post_hashtags"
+
+    post_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True
+    )
+    hashtag: Mapped[str] = mapped_column(String(100), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (Index("ix_post_hashtags_hashtag_created_at", "hashtag", "created_at"),)
+
+
+class TrendWindowRow(Base):
+    """A closed tumbling window, global (``hashtag = ''``) or per hashtag. Written by replace, never add."""
+
+    __tablename__ = "trend_windows"
+
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    hashtag: Mapped[str] = mapped_column(String(100), primary_key=True, default="")
+    window_s: Mapped[int] = mapped_column(Integer, nullable=False)
+    volume: Mapped[int] = mapped_column(Integer, nullable=False)
+    negative: Mapped[int] = mapped_column(Integer, nullable=False)
+    neutral: Mapped[int] = mapped_column(Integer, nullable=False)
+    positive: Mapped[int] = mapped_column(Integer, nullable=False)
+    mean_score: Mapped[float] = mapped_column(Float, nullable=False)
+    emotions: Mapped[dict] = mapped_column(JSON, nullable=False)  # {emotion: count}
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (Index("ix_trend_windows_hashtag_window_start", "hashtag", "window_start"),)
+
+
+class AlertRow(Base):
+    """A sentiment-shift alert on a hashtag, with the numbers that triggered it."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # f"{hashtag}:{window_start iso}"
+    hashtag: Mapped[str] = mapped_column(String(100), nullable=False)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    mean_score: Mapped[float] = mapped_column(Float, nullable=False)
+    baseline: Mapped[float] = mapped_column(Float, nullable=False)
+    delta: Mapped[float] = mapped_column(Float, nullable=False)
+    volume: Mapped[int] = mapped_column(Integer, nullable=False)
+    direction: Mapped[str] = mapped_column(String(8), nullable=False)  # "up" | "down"
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (Index("ix_alerts_raised_at", "raised_at"),)
+
+
+class DeadLetterRow(Base):
+    """A rejected input (also on ``posts.dlq``), kept so the dashboard can show counts and reasons."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    source_key: Mapped[str] = mapped_column(String(300), nullable=False, unique=True)  # topic:part:offset
+    post_id: Mapped[str | None] = mapped_column(String(128))
+    stage: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (Index("ix_dead_letters_failed_at", "failed_at"),)

@@ -1,0 +1,91 @@
+"""Fixtures shared by every test: the real Tansu broker, a private PostgreSQL database, a SQLite file.
+
+PostgreSQL: the server on 127.0.0.1:5432 (override with MOODSTREAM_TEST_PG); each test session gets
+its own database, dropped at the end, so runs never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get("MOODSTREAM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATA = Path(os.environ.get("MOODSTREAM_DATA", SHARED / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """../shared/data (the real labelled datasets)."""
+    if not DATA.is_dir():
+        pytest.fail(f"datasets not found at {DATA}; set MOODSTREAM_DATA")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[str]:
+    """A real Tansu broker for the whole session; yields its bootstrap address."""
+    from moodstream.broker import EmbeddedBroker
+
+    with EmbeddedBroker() as b:
+        yield b.bootstrap
+
+
+def _admin_engine():
+    from sqlalchemy import create_engine
+
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test session (dropped afterwards)."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    name = f"moodstream_test_{uuid.uuid4().hex[:10]}"
+    admin = _admin_engine()
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    name = f"moodstream_t_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine()
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file in the test's temp dir."""
+    return f"sqlite:///{tmp_path / 'moodstream.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Runs a test once on a SQLite file and once on a private PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'moodstream.db'}"
+    return request.getfixturevalue("pg_url")
