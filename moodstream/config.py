@@ -36,53 +36,61 @@ class Settings(BaseSettings):
     # --- Kafka -----------------------------------------------------------------------------------
     kafka_brokers: str | None = Field(None, description="host:port,...; unset starts the bundled Tansu")
     kafka_partitions: int = Field(4, ge=1, description="partitions of every topic we create")
-    topic_posts: str = "posts"
-    topic_predictions: str = "predictions"
-    topic_trends: str = "trends"
-    topic_alerts: str = "alerts"
-    topic_dlq: str = "posts.dlq"
-    consumer_group: str = "moodstream"
+    topic_posts: str = Field("posts", description="input topic (Post v1 JSON, key = post id)")
+    topic_predictions: str = Field("predictions", description="output topic (Prediction JSON, key = post id)")
+    topic_trends: str = Field("trends", description="closed trend windows")
+    topic_alerts: str = Field("alerts", description="sentiment-shift alerts")
+    topic_dlq: str = Field("posts.dlq", description="rejected input with its reason and original bytes")
+    consumer_group: str = Field("moodstream", description="Kafka consumer group of the workers")
     broker_rebalance_timeout_s: float = Field(3.0, gt=0, description="Tansu holds a join this long")
-    broker_session_timeout_s: float = Field(10.0, gt=0)
-    broker_heartbeat_interval_s: float = Field(1.0, gt=0)
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_cafile: Path | None = None
-    kafka_ssl_certfile: Path | None = None
-    kafka_ssl_keyfile: Path | None = None
+    broker_session_timeout_s: float = Field(10.0, gt=0, description="consumer session timeout")
+    broker_heartbeat_interval_s: float = Field(1.0, gt=0, description="consumer heartbeat interval")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (secret)")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle for Kafka TLS")
+    kafka_ssl_certfile: Path | None = Field(None, description="client certificate for Kafka mTLS")
+    kafka_ssl_keyfile: Path | None = Field(None, description="client key for Kafka mTLS")
 
     # --- Database ---------------------------------------------------------------------------------
     database_url: str = Field("sqlite:///./moodstream.db", description="SQLAlchemy URL")
-    database_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = None
-    database_sslrootcert: Path | None = None
+    database_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
+        None, description="PostgreSQL sslmode passed to the driver"
+    )
+    database_sslrootcert: Path | None = Field(None, description="PostgreSQL CA certificate")
     database_readonly_url: str | None = Field(None, description="URL of a read-only role, for the dashboard")
 
     # --- Cache ------------------------------------------------------------------------------------
     redis_url: str | None = Field(None, description="redis://host:6379/0; unset uses an in-process LRU")
-    cache_ttl_s: int = Field(7 * 24 * 3600, ge=1)
+    cache_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="how long a cached prediction lives in Redis")
     cache_max_items: int = Field(100_000, ge=1, description="size of the in-process LRU")
 
     # --- Ray Serve --------------------------------------------------------------------------------
     ray_address: str | None = Field(None, description="ray://head:10001 or auto; unset starts a local Ray")
     serve_url: str | None = Field(None, description="http://host:8000 to call the Classifier over HTTP")
-    serve_host: str = "127.0.0.1"
-    serve_port: int = 8000
-    serve_app_name: str = "moodstream"
-    serve_max_batch_size: int = Field(32, ge=1)
-    serve_batch_wait_s: float = Field(0.01, ge=0)
-    serve_replicas: int = Field(1, ge=1)
-    serve_autoscale: bool = False
-    serve_min_replicas: int = Field(1, ge=0)
-    serve_max_replicas: int = Field(4, ge=1)
-    serve_target_ongoing_requests: float = Field(2.0, gt=0)
+    serve_host: str = Field("127.0.0.1", description="address the Serve HTTP proxy binds")
+    serve_port: int = Field(8000, description="port of POST /classify, /healthz, /metrics")
+    serve_app_name: str = Field("moodstream", description="Serve application name (the worker's handle looks it up)")
+    serve_max_batch_size: int = Field(32, ge=1, description="@serve.batch max_batch_size of each model deployment")
+    serve_batch_wait_s: float = Field(0.01, ge=0, description="@serve.batch batch_wait_timeout_s")
+    serve_replicas: int = Field(1, ge=1, description="replicas per model deployment (no autoscaling)")
+    serve_autoscale: bool = Field(False, description="use autoscaling instead of fixed replicas")
+    serve_min_replicas: int = Field(1, ge=0, description="autoscaling lower bound")
+    serve_max_replicas: int = Field(4, ge=1, description="autoscaling upper bound")
+    serve_target_ongoing_requests: float = Field(2.0, gt=0, description="autoscaling target per replica")
     serve_num_cpus: float = Field(0.5, ge=0, description="CPUs per model replica")
     serve_num_gpus: float = Field(0.0, ge=0, description="GPUs per model replica (fractions allowed)")
-    serve_max_request_bytes: int = Field(25 * 1024 * 1024, ge=1024)
-    serve_request_timeout_s: float = Field(60.0, gt=0)
-    serve_retries: int = Field(3, ge=0)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    serve_max_request_bytes: int = Field(
+        25 * 1024 * 1024, ge=1024, description="HTTP body limit; larger bodies get 413"
+    )
+    serve_request_timeout_s: float = Field(60.0, gt=0, description="worker -> Serve call timeout")
+    serve_retries: int = Field(3, ge=0, description="worker retries of a failed Serve call")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when present, else CPU")
     torch_threads: int | None = Field(None, ge=1, description="intra-op threads per model replica")
 
     # --- Models -----------------------------------------------------------------------------------
@@ -90,40 +98,41 @@ class Settings(BaseSettings):
     text_model: str | None = Field(None, description="hub id or local dir of the text encoder")
     vision_model: str | None = Field(None, description="local .pth of a MobileNetV2 backbone")
     fusion_strategy: FusionStrategy | None = Field(None, description="unset uses the pack's best on val")
-    text_max_tokens: int = Field(128, ge=8)
+    text_max_tokens: int = Field(128, ge=8, description="token limit of the text encoder")
 
     # --- Stream worker ----------------------------------------------------------------------------
     stream_batch_max: int = Field(64, ge=1, description="stream.take(max, ...)")
     stream_batch_within_s: float = Field(0.5, gt=0, description="stream.take(..., within=...)")
-    worker_concurrency: int = Field(1, ge=1)
-    worker_web_port: int = Field(6066, ge=0)
-    trend_window_s: int = Field(60, ge=1)
-    alert_min_volume: int = Field(10, ge=1)
-    alert_baseline_windows: int = Field(10, ge=1)
+    worker_concurrency: int = Field(1, ge=1, description="Faust agent concurrency per worker")
+    worker_web_port: int = Field(6066, ge=0, description="worker web server (Prometheus /metrics); 0 = off")
+    trend_window_s: int = Field(60, ge=1, description="tumbling window length of the trends")
+    alert_min_volume: int = Field(10, ge=1, description="posts a window needs before it can alert")
+    alert_baseline_windows: int = Field(10, ge=1, description="trailing windows that make the baseline")
     alert_threshold: float = Field(0.4, gt=0, description="|mean score - baseline| that raises an alert")
     db_retry_max_s: float = Field(30.0, gt=0, description="cap of the DB retry backoff")
 
     # --- Input limits -----------------------------------------------------------------------------
-    text_max_chars: int = Field(10_000, ge=1)
-    image_max_bytes: int = Field(10 * 1024 * 1024, ge=1)
-    image_max_pixels: int = Field(40_000_000, ge=1)
-    image_fetch_timeout_s: float = Field(5.0, gt=0)
-    image_allow_file_urls: bool = False
-    image_allow_private_urls: bool = False
+    text_max_chars: int = Field(10_000, ge=1, description="longest caption accepted")
+    image_max_bytes: int = Field(10 * 1024 * 1024, ge=1, description="largest image accepted (inline or fetched)")
+    image_max_pixels: int = Field(40_000_000, ge=1, description="decompression-bomb guard")
+    image_fetch_timeout_s: float = Field(5.0, gt=0, description="time limit of an image URL fetch")
+    image_allow_file_urls: bool = Field(False, description="accept file: image URLs")
+    image_allow_private_urls: bool = Field(
+        False, description="allow image URLs on loopback/private/link-local addresses"
+    )
 
     # --- Dashboard --------------------------------------------------------------------------------
-    dashboard_host: str = "127.0.0.1"
-    dashboard_port: int = 8501
-    dashboard_password: SecretStr | None = None
-    dashboard_refresh_s: float = Field(5.0, gt=0)
-    dashboard_cache_ttl_s: float = Field(5.0, ge=0)
+    dashboard_host: str = Field("127.0.0.1", description="address the dashboard binds")
+    dashboard_port: int = Field(8501, description="dashboard port")
+    dashboard_password: SecretStr | None = Field(None, description="when set, the dashboard asks for it first (secret)")
+    dashboard_refresh_s: float = Field(5.0, gt=0, description="live-refresh interval")
+    dashboard_cache_ttl_s: float = Field(5.0, ge=0, description="seconds a dashboard query result is reused")
 
     # --- Logging ----------------------------------------------------------------------------------
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_json: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_json: bool = Field(False, description="structured JSON log lines")
 
-    @field_validator("kafka_brokers", "redis_url", "ray_address", "serve_url", "database_readonly_url",
-                     mode="before")
+    @field_validator("kafka_brokers", "redis_url", "ray_address", "serve_url", "database_readonly_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v

@@ -1,0 +1,5 @@
+"""`python -m moodstream.cli`."""
+
+from moodstream.cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""`moodstream doctor` against real services: healthy, and with components pointed at closed ports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from moodstream.broker import free_port
+from moodstream.config import Settings
+from moodstream.doctor import check_broker, check_database, check_redis
+
+pytestmark = pytest.mark.integration
+
+
+def test_healthy_components(broker: str, pg_url: str) -> None:
+    s = Settings(kafka_brokers=broker, database_url=pg_url, redis_url="redis://127.0.0.1:6379/0")
+    assert check_broker(s).ok
+    db = check_database(s)
+    assert db.ok and "127.0.0.1" in db.detail
+    assert check_redis(s).ok
+
+
+def test_closed_ports_are_reported(pg_url: str) -> None:
+    closed = free_port()
+    s = Settings(kafka_brokers=f"127.0.0.1:{closed}",
+                 database_url=f"postgresql+psycopg://app:s3cret-pw@127.0.0.1:{closed}/x",
+                 redis_url=f"redis://127.0.0.1:{closed}/0")
+    for check in (check_broker(s), check_database(s), check_redis(s)):
+        assert not check.ok
+        assert str(closed) in check.detail and "\n" not in check.detail
+        assert "s3cret-pw" not in check.detail
+
+
+def test_cli_exit_code_and_one_line_each(pg_url: str, tmp_path) -> None:
+    env = {**os.environ, "MOODSTREAM_DATABASE_URL": pg_url, "MOODSTREAM_KAFKA_BROKERS": f"127.0.0.1:{free_port()}",
+           "COLUMNS": "300"}
+    out = subprocess.run([sys.executable, "-m", "moodstream.cli", "doctor"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    lines = [ln for ln in out.stderr.splitlines() if ln.startswith(("ok", "FAIL"))]
+    assert out.returncode == 1
+    comps = {ln.split()[1]: ln.split()[0] for ln in lines}
+    assert comps["broker"] == "FAIL" and comps["database"] == "ok" and comps["cache"] == "ok"
