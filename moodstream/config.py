@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     # --- Cache ------------------------------------------------------------------------------------
     redis_url: str | None = Field(None, description="redis://host:6379/0; unset uses an in-process LRU")
     cache_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="how long a cached prediction lives in Redis")
+    cache_prefix: str = Field("moodstream:pred:", description="key prefix of cached predictions in Redis")
     cache_max_items: int = Field(100_000, ge=1, description="size of the in-process LRU")
 
     # --- Ray Serve --------------------------------------------------------------------------------
@@ -106,6 +107,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(1, ge=1, description="Faust agent concurrency per worker")
     worker_web_port: int = Field(6066, ge=0, description="worker web server (Prometheus /metrics); 0 = off")
     trend_window_s: int = Field(60, ge=1, description="tumbling window length of the trends")
+    trend_grace_s: float = Field(10.0, ge=0, description="wait after a window ends before it counts as closed")
     alert_min_volume: int = Field(10, ge=1, description="posts a window needs before it can alert")
     alert_baseline_windows: int = Field(10, ge=1, description="trailing windows that make the baseline")
     alert_threshold: float = Field(0.4, gt=0, description="|mean score - baseline| that raises an alert")

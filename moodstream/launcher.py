@@ -137,7 +137,7 @@ class Stack:
         if self.with_publisher:
             on_step("publisher")
             src = ["--jsonl", str(self.replay)] if self.replay and self.replay.is_file() else (
-                ["--mvsa", str(self.replay)] if self.replay else ["--synthetic", "--count", "0"])
+                ["--mvsa", str(self.replay)] if self.replay else ["--synthetic", "--count", "1000000"])
             self._spawn("publisher", ["publish", *src, "--rate", str(self.rate), "--no-progress"])
 
     def _spawn(self, name: str, args: list[str]) -> Child:

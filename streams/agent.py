@@ -1,0 +1,81 @@
+"""The Faust agent on the posts topic: raw-byte batches in, offsets acked only after the pipeline stored them.
+
+``stream.noack_take`` buffers events without acking; each event is acked after ``Pipeline.process`` returned
+(rows committed, predictions and dead letters published). A batch that fails unexpectedly is retried, never
+acked, so no offset is skipped; a crash replays it from the last commit (sinks are idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+from moodstream.config import Settings
+from streams import metrics
+from streams.pipeline import Pipeline
+from streams.records import RawRecord
+from streams.retry import backoff_delays
+
+log = logging.getLogger(__name__)
+
+
+def posts_topic(app: faust.App, settings: Settings) -> faust.TopicT:
+    return app.topic(settings.topic_posts, value_type=bytes, key_type=bytes, value_serializer="raw",
+                     key_serializer="raw", partitions=settings.kafka_partitions)
+
+
+def record_lag(app: faust.App, records: list[RawRecord]) -> None:
+    """Consumer lag per partition (high watermark - next offset) after a batch."""
+    from faust.types import TP
+
+    last: dict[tuple[str, int], int] = {}
+    for r in records:
+        last[(r.topic, r.partition)] = max(r.offset, last.get((r.topic, r.partition), -1))
+    for (topic, part), off in last.items():
+        try:
+            hw = app.consumer.highwater(TP(topic, part))
+        except Exception:  # not known yet
+            continue
+        if hw is not None:
+            metrics.consumer_lag.labels(topic, str(part)).set(max(0, hw - off - 1))
+
+
+def attach(app: faust.App, settings: Settings, pipeline: Pipeline, *, trend_flush_s: float = 5.0) -> Any:
+    """Register the posts agent, the trend-flush timer and ``/metrics`` on ``app``; returns the agent."""
+    topic = posts_topic(app, settings)
+
+    @app.agent(topic, name="classify_posts", concurrency=settings.worker_concurrency)
+    async def classify_posts(stream: faust.StreamT) -> None:
+        async for events in stream.noack_take(settings.stream_batch_max, within=settings.stream_batch_within_s):
+            records = [RawRecord.from_event(e) for e in events]
+            delays = backoff_delays(cap_s=settings.db_retry_max_s)
+            while True:
+                try:
+                    rep = await pipeline.process(records)
+                    break
+                except Exception:  # never ack a batch that did not go through; try it again
+                    log.exception("batch of %d failed; retrying it (not acknowledged)", len(records))
+                    await asyncio.sleep(next(delays))
+            for e in events:
+                await stream.ack(e)
+            record_lag(app, records)
+            log.info("batch done", extra={"n": rep.consumed, "persisted": rep.persisted, "cached": rep.cached,
+                                          "deduplicated": rep.deduplicated, "classified": rep.classified,
+                                          "dead": rep.dead})
+
+    if pipeline.trends is not None:
+        @app.timer(interval=trend_flush_s, name="flush_trends")
+        async def flush_trends() -> None:
+            try:
+                await pipeline.trends.flush_closed()  # type: ignore[union-attr]
+            except Exception:
+                log.exception("publishing closed trend windows failed; will retry")
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
+
+    return classify_posts

@@ -1,0 +1,202 @@
+"""How the worker reaches the models: one call per batch, through a ``ClassifierClient``.
+
+``ServeHandleClient`` (a Ray Serve DeploymentHandle, same cluster), ``HttpClassifierClient`` (``POST /classify``)
+and ``InProcessClient`` (any object with ``classify(items)``). ``RetryingClient`` adds retries with backoff and turns
+a batch that still fails into per-item ``ItemError``s, which the agent sends to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import inspect
+import logging
+import random
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from moodstream.config import Settings
+from moodstream.schema import Prediction
+from serving.types import ClassifyItem, ItemError
+from streams import metrics
+
+log = logging.getLogger(__name__)
+
+Result = Prediction | ItemError
+
+
+class ClassifierClient(Protocol):
+    """Classifies a batch; the result list is in the order of ``items``."""
+
+    async def classify(self, items: list[ClassifyItem]) -> list[Result]: ...
+
+    async def close(self) -> None: ...
+
+
+def coerce_result(obj: Any) -> Result:
+    """A Prediction or ItemError from what a backend returned (objects or their JSON dicts)."""
+    if isinstance(obj, Prediction | ItemError):
+        return obj
+    if isinstance(obj, dict):
+        if "error" in obj or "reason" in obj:
+            return ItemError(str(obj.get("error") or obj.get("reason")), str(obj.get("stage") or "classify"))
+        return Prediction.model_validate(obj)
+    if hasattr(obj, "reason") and hasattr(obj, "stage"):  # an ItemError from another import path
+        return ItemError(str(obj.reason), str(obj.stage))
+    if hasattr(obj, "model_dump"):
+        return Prediction.model_validate(obj.model_dump())
+    raise TypeError(f"classifier returned {type(obj).__name__}")
+
+
+def item_to_json(item: ClassifyItem) -> dict[str, Any]:
+    """Wire form of one item for ``POST /classify``: the image as base64."""
+    return {
+        "post_id": item.post_id,
+        "created_at": item.created_at.isoformat(),
+        "text": item.text,
+        "image_b64": base64.b64encode(item.image).decode() if item.image is not None else None,
+        "hashtags": list(item.hashtags),
+    }
+
+
+class InProcessClient:
+    """Wraps an object with ``classify(list[ClassifyItem])`` (sync: run in a thread; or async)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    async def classify(self, items: list[ClassifyItem]) -> list[Result]:
+        fn = self.model.classify
+        out = await fn(items) if inspect.iscoroutinefunction(fn) else await asyncio.to_thread(fn, items)
+        return [coerce_result(r) for r in out]
+
+    async def close(self) -> None:
+        close = getattr(self.model, "close", None)
+        if close is not None:
+            res = close()
+            if inspect.isawaitable(res):
+                await res
+
+
+class ServeHandleClient:
+    """The ``Classifier`` ingress of the Ray Serve app, through a DeploymentHandle."""
+
+    def __init__(self, app_name: str, ray_address: str | None = None) -> None:
+        self.app_name = app_name
+        self.ray_address = ray_address
+        self._handle: Any = None
+
+    def _get_handle(self) -> Any:
+        if self._handle is None:
+            import ray
+            from ray import serve
+
+            if not ray.is_initialized():
+                ray.init(address=self.ray_address or "auto", ignore_reinit_error=True, log_to_driver=False)
+            self._handle = serve.get_app_handle(self.app_name)
+        return self._handle
+
+    async def classify(self, items: list[ClassifyItem]) -> list[Result]:
+        handle = await asyncio.to_thread(self._get_handle)
+        out = await handle.classify_batch.remote(items)
+        return [coerce_result(r) for r in out]
+
+    async def close(self) -> None:
+        self._handle = None
+
+
+class HttpClassifierClient:
+    """``POST {serve_url}/classify`` with ``{"items": [...]}``; the answer is ``{"results": [...]}`` in order,
+    each a Prediction or ``{"error": reason, "stage": stage}``."""
+
+    def __init__(self, serve_url: str, timeout_s: float = 60.0) -> None:
+        import httpx
+
+        self.url = serve_url.rstrip("/") + "/classify"
+        self._client = httpx.AsyncClient(timeout=timeout_s, trust_env=False)
+
+    async def classify(self, items: list[ClassifyItem]) -> list[Result]:
+        r = await self._client.post(self.url, json={"items": [item_to_json(i) for i in items]})
+        r.raise_for_status()
+        body = r.json()
+        results = body["results"] if isinstance(body, dict) else body
+        return [coerce_result(x) for x in results]
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class RetryingClient:
+    """Retries a failing batch call with exponential backoff and jitter; then fails each item."""
+
+    def __init__(self, inner: ClassifierClient, retries: int = 3, base_delay_s: float = 0.2,
+                 max_delay_s: float = 5.0) -> None:
+        self.inner = inner
+        self.retries = retries
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+
+    async def classify(self, items: list[ClassifyItem]) -> list[Result]:
+        if not items:
+            return []
+        last: BaseException | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                metrics.classify_retries.inc()
+                delay = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+            try:
+                out = await self.inner.classify(items)
+            except Exception as e:  # any backend failure: replica died, HTTP 5xx, timeout...
+                last = e
+                log.warning("classifier call failed (attempt %d/%d): %s", attempt + 1, self.retries + 1, e)
+                continue
+            if len(out) != len(items):
+                last = RuntimeError(f"classifier returned {len(out)} results for {len(items)} items")
+                continue
+            return out
+        reason = f"classification failed after {self.retries + 1} attempts: {type(last).__name__}: {last}"
+        return [ItemError(reason[:500], "classify") for _ in items]
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def make_client(kind: str | None, settings: Settings, model: Any = None) -> RetryingClient:
+    """``serve`` | ``http`` | ``inprocess``; None picks serve when ray_address is set, then http, then in-process."""
+    if kind is None:
+        kind = "serve" if settings.ray_address else "http" if settings.serve_url else "inprocess"
+    inner: ClassifierClient
+    if kind == "serve":
+        inner = ServeHandleClient(settings.serve_app_name, settings.ray_address)
+    elif kind == "http":
+        if not settings.serve_url:
+            raise ValueError("--classifier http needs MOODSTREAM_SERVE_URL")
+        inner = HttpClassifierClient(settings.serve_url, settings.serve_request_timeout_s)
+    elif kind == "inprocess":
+        inner = InProcessClient(model if model is not None else load_inprocess_model(settings))
+    else:
+        raise ValueError(f"unknown classifier kind {kind!r}")
+    return RetryingClient(inner, retries=settings.serve_retries)
+
+
+def load_inprocess_model(settings: Settings) -> Any:
+    """The in-process model pipeline from ``serving`` (raises a clear error until it exists)."""
+    for mod, attr in (("serving.pipeline", "load_pipeline"), ("serving.pipeline", "Pipeline")):
+        try:
+            module = __import__(mod, fromlist=[attr])
+        except ImportError:
+            continue
+        factory = getattr(module, attr, None)
+        if factory is not None:
+            return factory(settings) if _accepts_settings(factory) else factory()
+    raise RuntimeError("the in-process model pipeline (serving.pipeline) is not available yet; "
+                       "use --classifier serve|http or pass --model MODULE:ATTR")
+
+
+def _accepts_settings(fn: Any) -> bool:
+    try:
+        params: Sequence[inspect.Parameter] = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return bool(params)

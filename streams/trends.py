@@ -1,0 +1,98 @@
+"""Per-minute tumbling trend windows, global (``hashtag = ''``) and per hashtag.
+
+After each persisted batch the windows it touched are re-derived from the stored predictions
+(``recompute_trend_windows``: exact and idempotent, so replays never double count). A window is published
+to the trends topic once it is closed (its end plus ``grace_s`` has passed) and again only if late data
+changed it; closed per-hashtag windows feed the alert detector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.alerts import AlertDetector
+from streams.outputs import Outputs
+from streams.persist import Store
+
+log = logging.getLogger(__name__)
+
+WindowKey = tuple[datetime, str]
+
+
+def window_start(ts: datetime, window_s: int) -> datetime:
+    """Start of the tumbling window of ``window_s`` seconds that holds ``ts`` (UTC)."""
+    epoch = ts.timestamp() if ts.tzinfo else ts.replace(tzinfo=UTC).timestamp()
+    return datetime.fromtimestamp(epoch - epoch % window_s, UTC)
+
+
+def _as_utc(v: Any) -> datetime:
+    if isinstance(v, str):
+        v = datetime.fromisoformat(v)
+    return v if v.tzinfo else v.replace(tzinfo=UTC)
+
+
+def window_message(row: dict[str, Any], window_s: int) -> tuple[bytes, bytes]:
+    """(key, value) for the trends topic; key = ``window_start|hashtag`` so consumers can keep the latest."""
+    start = _as_utc(row["window_start"])
+    tag = row.get("hashtag") or ""
+    body = {**row, "window_start": start.isoformat(), "hashtag": tag, "window_s": row.get("window_s", window_s),
+            "window_end": datetime.fromtimestamp(start.timestamp() + window_s, UTC).isoformat()}
+    return f"{start.isoformat()}|{tag}".encode(), json.dumps(body, default=str).encode()
+
+
+class TrendTracker:
+    """Keeps the latest derived rows of windows not yet published; publishes closed ones."""
+
+    def __init__(self, store: Store, outputs: Outputs, topic: str, window_s: int = 60, grace_s: float = 5.0,
+                 alerts: AlertDetector | None = None) -> None:
+        self.store = store
+        self.outputs = outputs
+        self.topic = topic
+        self.window_s = window_s
+        self.grace_s = grace_s
+        self.alerts = alerts
+        self._pending: dict[WindowKey, dict[str, Any]] = {}
+        self._lock = asyncio.Lock()
+
+    async def update(self, created_ats: Iterable[datetime]) -> list[dict[str, Any]]:
+        """Recompute (and persist) the windows these posts fall in; remember them for publishing."""
+        starts = {window_start(t, self.window_s) for t in created_ats}
+        if not starts:
+            return []
+        if self.store.window_s == self.window_s:  # the upsert already recomputed them in its transaction
+            rows = await self.store.read_windows(starts, self.window_s)
+        else:
+            rows = await self.store.recompute_windows(starts, self.window_s)
+        async with self._lock:
+            for row in rows:
+                self._pending[(_as_utc(row["window_start"]), row.get("hashtag") or "")] = row
+        return rows
+
+    def is_closed(self, start: datetime, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        return start.timestamp() + self.window_s + self.grace_s <= now
+
+    async def flush_closed(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Publish every pending closed window (then raise alerts on them); returns the published rows."""
+        async with self._lock:
+            keys = sorted(k for k in self._pending if self.is_closed(k[0], now))
+            rows = [self._pending[k] for k in keys]
+            if not rows:
+                return []
+            await self.outputs.send_many(self.topic, [window_message(r, self.window_s) for r in rows])
+            for k in keys:
+                del self._pending[k]
+        if self.alerts is not None:
+            await self.alerts.check([r for r in rows if r.get("hashtag")])
+        log.debug("published %d closed trend windows", len(rows))
+        return rows
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)

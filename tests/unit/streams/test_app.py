@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import faust
+
+from moodstream.config import Settings
+from streams.app import aiokafka_config, app_config, create_app
+
+
+def settings(**kw) -> Settings:
+    return Settings(_env_file=None, kafka_brokers="a:9092, b:9093", **kw)
+
+
+def test_settings_reach_the_faust_app():
+    s = settings(kafka_partitions=7, consumer_group="grp", broker_rebalance_timeout_s=3, worker_web_port=7001)
+    cfg = app_config(s)
+    assert cfg["broker"] == ["kafka://a:9092", "kafka://b:9093"]
+    assert cfg["topic_partitions"] == 7 and cfg["broker_rebalance_timeout"] == 3
+    assert cfg["value_serializer"] == "raw" and cfg["web_port"] == 7001 and cfg["broker_credentials"] is None
+    app = create_app(s)
+    assert app.conf.id == "grp" and app.conf.broker_rebalance_timeout == 3 and app.conf.topic_partitions == 7
+
+
+def test_sasl_credentials_reach_faust_and_aiokafka():
+    s = settings(kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_mechanism="SCRAM-SHA-256",
+                 kafka_sasl_username="u", kafka_sasl_password="p4ss")
+    creds = app_config(s)["broker_credentials"]
+    assert isinstance(creds, faust.SASLCredentials)
+    assert (creds.username, creds.password, creds.mechanism.value) == ("u", "p4ss", "SCRAM-SHA-256")
+    kc = aiokafka_config(s)
+    assert kc["sasl_plain_password"] == "p4ss" and kc["security_protocol"] == "SASL_PLAINTEXT"
+    assert kc["bootstrap_servers"] == ["a:9092", "b:9093"]
