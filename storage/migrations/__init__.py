@@ -1,0 +1,1 @@
+"""Alembic migrations of the moodstream schema (run with ``storage.migrate.upgrade``)."""

@@ -1,0 +1,398 @@
+"""Read-side queries for the dashboard: each one aggregate SQL statement, bound parameters only.
+
+Works on SQLite and PostgreSQL. Times go in as datetimes (any zone; converted to UTC) and come out as
+tz-aware UTC datetimes. Time buckets are computed in SQL (``date_trunc`` on PostgreSQL, ``strftime`` on
+SQLite). Every function takes an open ``Connection`` and returns plain dicts, so results cache and pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection, DateTime, String, case, func, literal_column, select, type_coerce
+from sqlalchemy.sql.elements import ColumnElement
+
+from moodstream.labels import EMOTIONS, SENTIMENTS
+from storage.tables import AlertRow, DeadLetterRow, PostHashtagRow, PostRow, PredictionRow
+
+Bucket = Literal["minute", "hour", "day"]
+Modality = Literal["fused", "text", "image"]
+BUCKETS: tuple[str, ...] = ("minute", "hour", "day")
+BUCKET_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+_SQLITE_FORMATS = {"minute": "%Y-%m-%d %H:%M:00", "hour": "%Y-%m-%d %H:00:00", "day": "%Y-%m-%d 00:00:00"}
+SQLITE_LATENCY_SAMPLE = 20_000  # SQLite has no percentile_cont: percentiles of the latest N rows in range
+MAX_LIMIT = 1000
+
+_PT, _TT, _HT = PredictionRow.__table__, PostRow.__table__, PostHashtagRow.__table__
+P, T, H = _PT.c, _TT.c, _HT.c
+
+
+# -------------------------------------------------------------------------------------------- helpers
+
+
+def utc(dt: datetime | None) -> datetime | None:
+    """A datetime as tz-aware UTC (naive values are taken as UTC)."""
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _bound(dt: datetime) -> datetime:
+    """A bound parameter for a time column: UTC; naive on SQLite, where times are stored as naive UTC text."""
+    return utc(dt)  # type: ignore[return-value]
+
+
+def _limit(n: int) -> int:
+    return max(1, min(int(n), MAX_LIMIT))
+
+
+def _is_pg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def bucket_expr(conn: Connection, col: Any, bucket: str) -> ColumnElement[Any]:
+    """``col`` truncated to a minute/hour/day bucket, in UTC, by the connection's dialect.
+
+    The unit comes from a fixed whitelist and is rendered as a constant (grouping by an expression that
+    holds a bound parameter fails on PostgreSQL with server-side binding).
+    """
+    if bucket not in BUCKETS:
+        raise ValueError(f"bucket must be one of {BUCKETS}, not {bucket!r}")
+    if _is_pg(conn):
+        return func.date_trunc(literal_column(f"'{bucket}'"), func.timezone(literal_column("'UTC'"), col))
+    return type_coerce(func.strftime(literal_column(f"'{_SQLITE_FORMATS[bucket]}'"), col), DateTime())
+
+
+def _range(col: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
+    return (col >= _bound(start)) & (col < _bound(end))
+
+
+def _tag_filter(hashtags: list[str] | tuple[str, ...] | None, start: datetime, end: datetime):
+    """``predictions.post_id IN (posts with any of these hashtags in range)``, or None for no filter."""
+    if not hashtags:
+        return None
+    tags = [t.lstrip("#").lower() for t in hashtags]
+    sub = select(H.post_id).where(H.hashtag.in_(tags), _range(H.created_at, start, end))
+    return P.post_id.in_(sub)
+
+
+def _count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.count().filter(cond)
+
+
+def _rows(result: Any) -> list[dict[str, Any]]:
+    out = []
+    for r in result:
+        d = dict(r._mapping)
+        for k, v in d.items():
+            if isinstance(v, datetime):
+                d[k] = utc(v)
+        out.append(d)
+    return out
+
+
+def _json(v: Any) -> Any:
+    return json.loads(v) if isinstance(v, str) else v
+
+
+# ------------------------------------------------------------------------------------------ overview
+
+
+def has_any_posts(conn: Connection) -> bool:
+    """Whether any prediction has been stored."""
+    return conn.execute(select(P.post_id).limit(1)).first() is not None
+
+
+def data_extent(conn: Connection) -> dict[str, Any]:
+    """First and last ``created_at`` and the number of predictions (one statement)."""
+    row = conn.execute(select(func.min(P.created_at).label("first"), func.max(P.created_at).label("last"),
+                              func.count().label("n"))).one()
+    return {"first": utc(row.first), "last": utc(row.last), "n": int(row.n)}
+
+
+def sentiment_over_time(conn: Connection, start: datetime, end: datetime, bucket: str,
+                        hashtags: list[str] | None = None) -> list[dict[str, Any]]:
+    """Per bucket: ``bucket, negative, neutral, positive, volume, mean_score`` (buckets with posts only)."""
+    b = bucket_expr(conn, P.created_at, bucket).label("bucket")
+    q = (select(b, *[_count_if(P.sentiment == s).label(s) for s in SENTIMENTS],
+                func.count().label("volume"), func.avg(P.sentiment_score).label("mean_score"))
+         .where(_range(P.created_at, start, end)))
+    tag = _tag_filter(hashtags, start, end)
+    if tag is not None:
+        q = q.where(tag)
+    return _rows(conn.execute(q.group_by(b).order_by(b)))
+
+
+def sentiment_summary(conn: Connection, start: datetime, end: datetime,
+                      hashtags: list[str] | None = None) -> dict[str, Any]:
+    """Totals over the range: ``negative, neutral, positive, volume, mean_score``."""
+    q = (select(*[_count_if(P.sentiment == s).label(s) for s in SENTIMENTS],
+                func.count().label("volume"), func.avg(P.sentiment_score).label("mean_score"))
+         .where(_range(P.created_at, start, end)))
+    tag = _tag_filter(hashtags, start, end)
+    if tag is not None:
+        q = q.where(tag)
+    return dict(conn.execute(q).one()._mapping)
+
+
+_EMOTION_COL = {"fused": P.emotion, "text": P.text_emotion, "image": P.image_emotion}
+
+
+def emotion_over_time(conn: Connection, start: datetime, end: datetime, bucket: str,
+                      modality: str = "fused", hashtags: list[str] | None = None) -> list[dict[str, Any]]:
+    """Per bucket: ``bucket, <one count per emotion>, volume`` for the fused, text or image emotion."""
+    if modality not in _EMOTION_COL:
+        raise ValueError(f"modality must be one of {tuple(_EMOTION_COL)}, not {modality!r}")
+    col = _EMOTION_COL[modality]
+    b = bucket_expr(conn, P.created_at, bucket).label("bucket")
+    q = (select(b, *[_count_if(col == e).label(e) for e in EMOTIONS], func.count().label("volume"))
+         .where(_range(P.created_at, start, end), col.is_not(None)))
+    tag = _tag_filter(hashtags, start, end)
+    if tag is not None:
+        q = q.where(tag)
+    return _rows(conn.execute(q.group_by(b).order_by(b)))
+
+
+def emotion_by_modality(conn: Connection, start: datetime, end: datetime,
+                        hashtags: list[str] | None = None) -> dict[str, Any]:
+    """Emotion counts per modality plus how often text and image agree, in one statement.
+
+    Returns ``{"counts": {modality: {emotion: n}}, "both": n_with_both, "agree_sentiment": n, "agree_emotion": n}``.
+    """
+    cols = [_count_if(c == e).label(f"{m}__{e}") for m, c in _EMOTION_COL.items() for e in EMOTIONS]
+    both = P.text_sentiment.is_not(None) & P.image_sentiment.is_not(None)
+    q = select(*cols, _count_if(both).label("both"),
+               _count_if(both & (P.text_sentiment == P.image_sentiment)).label("agree_sentiment"),
+               _count_if(both & (P.text_emotion == P.image_emotion)).label("agree_emotion"),
+               ).where(_range(P.created_at, start, end))
+    tag = _tag_filter(hashtags, start, end)
+    if tag is not None:
+        q = q.where(tag)
+    row = conn.execute(q).one()._mapping
+    counts = {m: {e: int(row[f"{m}__{e}"]) for e in EMOTIONS} for m in _EMOTION_COL}
+    return {"counts": counts, "both": int(row["both"]), "agree_sentiment": int(row["agree_sentiment"]),
+            "agree_emotion": int(row["agree_emotion"])}
+
+
+# ------------------------------------------------------------------------------------------ hashtags
+
+_ORDERS = ("volume", "positive", "negative")
+
+
+def top_hashtags(conn: Connection, start: datetime, end: datetime, limit: int = 10, order: str = "volume",
+                 min_volume: int = 1) -> list[dict[str, Any]]:
+    """Hashtags in range: ``hashtag, volume, negative, neutral, positive, mean_score``.
+
+    ``order``: ``volume`` (most posts), ``positive`` (highest mean score) or ``negative`` (lowest); ties by volume.
+    """
+    if order not in _ORDERS:
+        raise ValueError(f"order must be one of {_ORDERS}, not {order!r}")
+    volume = func.count().label("volume")
+    mean = func.avg(P.sentiment_score).label("mean_score")
+    q = (select(H.hashtag, volume, *[_count_if(P.sentiment == s).label(s) for s in SENTIMENTS], mean)
+         .select_from(_HT.join(_PT, P.post_id == H.post_id))
+         .where(_range(H.created_at, start, end))
+         .group_by(H.hashtag))
+    if min_volume > 1:
+        q = q.having(func.count() >= int(min_volume))
+    by = {"volume": [volume.desc(), H.hashtag],
+          "positive": [mean.desc(), volume.desc(), H.hashtag],
+          "negative": [mean.asc(), volume.desc(), H.hashtag]}[order]
+    return _rows(conn.execute(q.order_by(*by).limit(_limit(limit))))
+
+
+def hashtag_movers(conn: Connection, start: datetime, end: datetime, limit: int = 10) -> list[dict[str, Any]]:
+    """Hashtags whose volume changed most against the previous period of the same length.
+
+    Rows: ``hashtag, volume, previous, change, mean_score, previous_score`` ordered by ``|change|``.
+    """
+    prev_start = utc(start) - (utc(end) - utc(start))  # type: ignore[operator]
+    cur = H.created_at >= _bound(start)
+    cur_n = _count_if(cur)
+    prev_n = _count_if(~cur)
+    change = (cur_n - prev_n)
+    q = (select(H.hashtag, cur_n.label("volume"), prev_n.label("previous"), change.label("change"),
+                func.avg(case((cur, P.sentiment_score))).label("mean_score"),
+                func.avg(case((~cur, P.sentiment_score))).label("previous_score"))
+         .select_from(_HT.join(_PT, P.post_id == H.post_id))
+         .where(_range(H.created_at, prev_start, end))
+         .group_by(H.hashtag)
+         .order_by(func.abs(change).desc(), cur_n.desc(), H.hashtag)
+         .limit(_limit(limit)))
+    return _rows(conn.execute(q))
+
+
+def hashtag_sparklines(conn: Connection, tags: list[str], start: datetime, end: datetime,
+                       bucket: str) -> list[dict[str, Any]]:
+    """Per hashtag and bucket: ``hashtag, bucket, volume, mean_score`` for the given tags."""
+    if not tags:
+        return []
+    b = bucket_expr(conn, H.created_at, bucket).label("bucket")
+    q = (select(H.hashtag, b, func.count().label("volume"), func.avg(P.sentiment_score).label("mean_score"))
+         .select_from(_HT.join(_PT, P.post_id == H.post_id))
+         .where(H.hashtag.in_([t.lstrip("#").lower() for t in tags]), _range(H.created_at, start, end))
+         .group_by(H.hashtag, b).order_by(H.hashtag, b))
+    return _rows(conn.execute(q))
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def search_hashtags(conn: Connection, prefix: str, limit: int = 20, start: datetime | None = None,
+                    end: datetime | None = None) -> list[dict[str, Any]]:
+    """Hashtags starting with ``prefix`` (``#`` and case ignored; LIKE wildcards escaped), most used first:
+    ``hashtag, volume`` (counted in ``[start, end)`` when given)."""
+    prefix = prefix.strip().lstrip("#").lower()[:100]
+    q = select(H.hashtag, func.count().label("volume")).group_by(H.hashtag)
+    if prefix:
+        q = q.where(H.hashtag.like(_like_prefix(prefix), escape="\\"))
+    if start is not None:
+        q = q.where(H.created_at >= _bound(start))
+    if end is not None:
+        q = q.where(H.created_at < _bound(end))
+    return _rows(conn.execute(q.order_by(func.count().desc(), H.hashtag).limit(_limit(limit))))
+
+
+# ------------------------------------------------------------------------------------------- posts
+
+_POST_COLS = (T.id, T.created_at, T.text, T.author, T.lang, T.source, T.image_url, T.has_image,
+              P.processed_at, P.model_version, P.fusion, P.sentiment, P.sentiment_score, P.emotion,
+              P.sentiment_probs, P.emotion_probs, P.text_sentiment, P.text_emotion, P.image_sentiment,
+              P.image_emotion, P.modalities, P.faces, P.confidence, P.latency_ms, P.cached)
+
+
+def _post_row(d: dict[str, Any]) -> dict[str, Any]:
+    for k in ("sentiment_probs", "emotion_probs", "modalities"):
+        d[k] = _json(d.get(k)) or {}
+    d["modality_confidence"] = modality_confidence(d["modalities"], d["sentiment_probs"])
+    return d
+
+
+def modality_confidence(modalities: dict[str, Any], fused_probs: dict[str, float]) -> dict[str, float | None]:
+    """Max sentiment probability per modality (``None`` when the modality is missing) and for the fusion."""
+    out: dict[str, float | None] = {}
+    for m in ("text", "image"):
+        probs = (modalities or {}).get(m) or {}
+        sent = probs.get("sentiment") if isinstance(probs, dict) else None
+        out[m] = max(sent.values()) if sent else None
+    out["fused"] = max(fused_probs.values()) if fused_probs else None
+    return out
+
+
+def recent_posts(conn: Connection, limit: int = 24, sentiment: str | None = None, emotion: str | None = None,
+                 hashtag: str | None = None, min_confidence: float | None = None,
+                 with_thumbnails: bool = True) -> list[dict[str, Any]]:
+    """The newest posts with their predictions (and thumbnail bytes), optionally filtered."""
+    cols = (*_POST_COLS, T.thumbnail) if with_thumbnails else _POST_COLS
+    q = select(*cols).select_from(_PT.join(_TT, T.id == P.post_id))
+    if sentiment:
+        q = q.where(P.sentiment == sentiment)
+    if emotion:
+        q = q.where(P.emotion == emotion)
+    if min_confidence is not None and min_confidence > 0:
+        q = q.where(P.confidence >= float(min_confidence))
+    if hashtag:
+        q = q.where(P.post_id.in_(select(H.post_id).where(H.hashtag == hashtag.lstrip("#").lower())))
+    q = q.order_by(P.created_at.desc(), P.post_id).limit(_limit(limit))
+    return [_post_row(d) for d in _rows(conn.execute(q))]
+
+
+def get_post(conn: Connection, post_id: str) -> dict[str, Any] | None:
+    """One post with its prediction, thumbnail and hashtags (``hashtags`` list), or None."""
+    tags = (select(func.aggregate_strings(H.hashtag, " "))
+            .where(H.post_id == T.id).scalar_subquery().label("hashtags"))
+    q = (select(*_POST_COLS, T.thumbnail, type_coerce(tags, String()))
+         .select_from(_TT.join(_PT, T.id == P.post_id))
+         .where(T.id == post_id))
+    rows = _rows(conn.execute(q))
+    if not rows:
+        return None
+    d = _post_row(rows[0])
+    d["hashtags"] = sorted((d.get("hashtags") or "").split())
+    return d
+
+
+# ------------------------------------------------------------------------------------------ alerts
+
+
+def alerts(conn: Connection, since: datetime, limit: int = 100) -> list[dict[str, Any]]:
+    """Alerts raised since ``since``, newest first."""
+    a = AlertRow.__table__.c
+    q = (select(a.id, a.hashtag, a.window_start, a.mean_score, a.baseline, a.delta, a.volume, a.direction,
+                a.raised_at)
+         .where(a.raised_at >= _bound(since)).order_by(a.raised_at.desc(), a.id).limit(_limit(limit)))
+    return _rows(conn.execute(q))
+
+
+# ---------------------------------------------------------------------------------------- pipeline
+
+
+def throughput(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Predictions processed per minute (by ``processed_at``): ``bucket, processed, cached, mean_latency_ms``."""
+    b = bucket_expr(conn, P.processed_at, "minute").label("bucket")
+    q = (select(b, func.count().label("processed"), _count_if(P.cached.is_(True)).label("cached"),
+                func.avg(P.latency_ms).label("mean_latency_ms"))
+         .where(_range(P.processed_at, start, end)).group_by(b).order_by(b))
+    return _rows(conn.execute(q))
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (what PostgreSQL's ``percentile_cont`` does)."""
+    if not sorted_values:
+        return None
+    pos = q * (len(sorted_values) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def processing_stats(conn: Connection, start: datetime, end: datetime) -> dict[str, Any]:
+    """Over predictions processed in range: ``processed, cache_hit_rate, p50, p95, p99, latency_sample``.
+
+    PostgreSQL: exact ``percentile_cont`` in the same statement. SQLite: one aggregate statement plus one
+    bounded one (the latest ``SQLITE_LATENCY_SAMPLE`` latencies in range).
+    """
+    where = _range(P.processed_at, start, end)
+    cached = func.avg(case((P.cached.is_(True), 1.0), else_=0.0)).label("cache_hit_rate")
+    if _is_pg(conn):
+        pct = [func.percentile_cont(literal_column(str(q))).within_group(P.latency_ms).label(name)
+               for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))]
+        row = conn.execute(select(func.count().label("processed"), cached, *pct).where(where)).one()._mapping
+        out = dict(row)
+        out["latency_sample"] = out["processed"]
+        return out
+    row = conn.execute(select(func.count().label("processed"), cached).where(where)).one()._mapping
+    lat = sorted(conn.execute(select(P.latency_ms).where(where).order_by(P.processed_at.desc())
+                              .limit(SQLITE_LATENCY_SAMPLE)).scalars())
+    return {**dict(row), "p50": _percentile(lat, 0.5), "p95": _percentile(lat, 0.95),
+            "p99": _percentile(lat, 0.99), "latency_sample": len(lat)}
+
+
+def model_versions(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Model versions and fusion strategies that processed posts in range: ``model_version, fusion, n, last_seen``."""
+    q = (select(P.model_version, P.fusion, func.count().label("n"), func.max(P.processed_at).label("last_seen"))
+         .where(_range(P.processed_at, start, end)).group_by(P.model_version, P.fusion)
+         .order_by(func.max(P.processed_at).desc()))
+    return _rows(conn.execute(q))
+
+
+def dead_letter_stats(conn: Connection, start: datetime, end: datetime, latest: int = 10) -> dict[str, Any]:
+    """Dead letters in range: ``count`` and the ``latest`` few (``failed_at, stage, post_id, reason``)."""
+    d = DeadLetterRow.__table__.c
+    where = _range(d.failed_at, start, end)
+    count = select(func.count()).where(where).scalar_subquery()
+    q = (select(count.label("count"), d.failed_at, d.stage, d.post_id, d.reason)
+         .where(where).order_by(d.failed_at.desc(), d.id.desc()).limit(_limit(latest)))
+    rows = _rows(conn.execute(q))
+    total = int(rows[0]["count"]) if rows else 0
+    return {"count": total, "latest": [{k: v for k, v in r.items() if k != "count"} for r in rows]}
+
+
+def pipeline_stats(conn: Connection, start: datetime, end: datetime) -> dict[str, Any]:
+    """Everything the Pipeline page shows: throughput per minute, dead letters, latency, cache, model versions."""
+    return {"throughput": throughput(conn, start, end), "processing": processing_stats(conn, start, end),
+            "dead_letters": dead_letter_stats(conn, start, end), "models": model_versions(conn, start, end)}

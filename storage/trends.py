@@ -1,0 +1,141 @@
+"""Tumbling trend windows derived from the stored predictions, written with replace semantics.
+
+A window is global (``hashtag == ''``) or per hashtag. Every write recomputes the window from
+``predictions`` (joined to ``post_hashtags``), so a replayed post can never be counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, case, delete, func, literal, select, text
+
+from moodstream.labels import EMOTIONS, SENTIMENTS
+from storage.engine import is_postgres, transaction
+from storage.sqlutil import bucket_epoch, bucket_of, chunks, from_epoch, insert, utc
+from storage.tables import PostHashtagRow, PredictionRow, TrendWindowRow
+
+TrendWindow = dict[str, Any]
+TREND_LOCK_KEY = 0x6D6F6F64_7472656E  # "moodtren": serialises recomputes on PostgreSQL
+MEAN_DIGITS = 6  # mean scores rounded, so summation order never changes a stored value
+_STARTS_PER_QUERY = 500
+
+
+def _aggregate(window_s: int, by_hashtag: bool) -> Select[Any]:
+    p = PredictionRow.__table__.c
+    bucket = bucket_epoch(p.created_at, window_s).label("bucket")
+    tag = PostHashtagRow.__table__.c.hashtag if by_hashtag else literal("")
+    cols = [
+        bucket,
+        tag.label("hashtag"),
+        func.count().label("volume"),
+        *(func.sum(case((p.sentiment == s, 1), else_=0)).label(s) for s in SENTIMENTS),
+        func.avg(p.sentiment_score).label("mean_score"),
+        *(func.sum(case((p.emotion == e, 1), else_=0)).label(f"emo_{e}") for e in EMOTIONS),
+    ]
+    if by_hashtag:
+        h = PostHashtagRow.__table__
+        return select(*cols).select_from(h.join(PredictionRow.__table__, h.c.post_id == p.post_id)).group_by(
+            bucket, h.c.hashtag
+        )
+    return select(*cols).select_from(PredictionRow.__table__).group_by(bucket)
+
+
+def _to_window(row: Any, window_s: int) -> TrendWindow:
+    m = row._mapping
+    return {
+        "window_start": from_epoch(m["bucket"]),
+        "hashtag": m["hashtag"],
+        "window_s": window_s,
+        "volume": int(m["volume"]),
+        **{s: int(m[s] or 0) for s in SENTIMENTS},
+        "mean_score": round(float(m["mean_score"] or 0.0), MEAN_DIGITS),
+        "emotions": {e: int(m[f"emo_{e}"] or 0) for e in EMOTIONS},
+    }
+
+
+def _sort_key(w: TrendWindow) -> tuple[datetime, str]:
+    return (w["window_start"], w["hashtag"])
+
+
+def aggregate_windows(conn: Connection, window_s: int = 60, buckets: Iterable[int] | None = None) -> list[TrendWindow]:
+    """Windows computed from predictions, for the given bucket epochs (None: all), sorted."""
+    if window_s < 1:
+        raise ValueError("window_s must be >= 1")
+    p = PredictionRow.__table__.c
+    out: list[TrendWindow] = []
+    if buckets is None:
+        groups: list[Sequence[int] | None] = [None]
+    else:
+        groups = list(chunks(sorted(set(buckets)), _STARTS_PER_QUERY))
+    for group in groups:
+        for by_hashtag in (False, True):
+            stmt = _aggregate(window_s, by_hashtag)
+            if group is not None:
+                lo, hi = from_epoch(group[0]), from_epoch(group[-1] + window_s)
+                stmt = stmt.where(p.created_at >= lo, p.created_at < hi,
+                                  bucket_epoch(p.created_at, window_s).in_(list(group)))
+            out.extend(_to_window(r, window_s) for r in conn.execute(stmt))
+    return sorted(out, key=_sort_key)
+
+
+def recompute_windows(
+    conn: Connection, window_starts: Iterable[datetime] | None, window_s: int = 60
+) -> list[TrendWindow]:
+    """Replace the stored windows holding ``window_starts`` (None: every window) by fresh aggregates."""
+    if is_postgres(conn):
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": TREND_LOCK_KEY})
+    t = TrendWindowRow.__table__
+    buckets = None if window_starts is None else sorted({bucket_of(ws, window_s) for ws in window_starts})
+    windows = aggregate_windows(conn, window_s, buckets)
+    if buckets is None:
+        conn.execute(delete(t).where(t.c.window_s == window_s))
+    else:
+        # Windows that lost all their posts (e.g. a hashtag was removed) must disappear too.
+        for group in chunks(buckets, _STARTS_PER_QUERY):
+            conn.execute(delete(t).where(t.c.window_start.in_([from_epoch(b) for b in group])))
+    now = datetime.now(UTC)
+    rows = [{**w, "updated_at": now} for w in windows]
+    if rows:
+        stmt = insert(conn, t)
+        keep = ("window_start", "hashtag")
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.c.window_start, t.c.hashtag],
+            set_={c.name: stmt.excluded[c.name] for c in t.columns if c.name not in keep},
+        )
+        conn.execute(stmt, rows)
+    return rows
+
+
+def recompute_trend_windows(
+    engine: Engine, window_starts: list[datetime] | None, window_s: int = 60
+) -> list[TrendWindow]:
+    """Recompute and store (replace) the windows holding ``window_starts`` (None: all); return the rows written.
+
+    Each datetime selects the window it falls in, so post timestamps can be passed as they are.
+    """
+    with transaction(engine) as conn:
+        return recompute_windows(conn, window_starts, window_s)
+
+
+def recount_trend_windows(engine: Engine, window_s: int = 60) -> list[TrendWindow]:
+    """Every window straight from predictions, not written (to check the stored ``trend_windows``)."""
+    with transaction(engine) as conn:
+        return aggregate_windows(conn, window_s)
+
+
+def stored_trend_windows(engine: Engine, window_s: int | None = None) -> list[TrendWindow]:
+    """The stored windows (without ``updated_at``), in the same shape and order as ``recount_trend_windows``."""
+    t = TrendWindowRow.__table__
+    stmt = select(*(c for c in t.columns if c.name != "updated_at"))
+    if window_s is not None:
+        stmt = stmt.where(t.c.window_s == window_s)
+    with transaction(engine) as conn:
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    for r in rows:
+        r["window_start"] = utc(r["window_start"])
+        r["mean_score"] = float(r["mean_score"])
+        r["emotions"] = {e: int(r["emotions"].get(e, 0)) for e in EMOTIONS}
+    return sorted(rows, key=_sort_key)

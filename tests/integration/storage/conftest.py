@@ -1,0 +1,62 @@
+"""Storage integration fixtures: record factories and a migrated engine on both backends."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+FACTORIES = Path(__file__).resolve().parents[2] / "unit" / "storage" / "factories.py"
+
+
+def load_factories() -> ModuleType:
+    """tests/unit/storage/factories.py as a module (one instance per process)."""
+    name = "moodstream_storage_test_factories"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, FACTORIES)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def fx() -> ModuleType:
+    return load_factories()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated database (SQLite file, then a private PostgreSQL database)."""
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
+
+    upgrade(db_url)
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+def snapshot(engine: Engine) -> dict[str, list[dict[str, Any]]]:
+    """Every row of the post tables and of trend_windows (minus ``updated_at``), in primary-key order."""
+    from storage.tables import PostHashtagRow, PostRow, PredictionRow, TrendWindowRow
+
+    out = {}
+    with engine.connect() as conn:
+        for row_cls in (PostRow, PredictionRow, PostHashtagRow, TrendWindowRow):
+            t = row_cls.__table__
+            stmt = select(*(c for c in t.columns if c.name != "updated_at")).order_by(*t.primary_key.columns)
+            out[t.name] = [dict(r._mapping) for r in conn.execute(stmt)]
+    return out
+
+
+@pytest.fixture(scope="session")
+def take_snapshot():
+    return snapshot
