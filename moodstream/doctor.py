@@ -43,8 +43,9 @@ def check_broker(s: Settings) -> Check:
     async def probe() -> list[str]:
         from aiokafka.admin import AIOKafkaAdminClient
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_brokers, request_timeout_ms=int(TIMEOUT_S * 1000),
-                                    **kafka_security(s))
+        from moodstream.kafka import aiokafka_config
+
+        admin = AIOKafkaAdminClient(request_timeout_ms=int(TIMEOUT_S * 1000), **aiokafka_config(s))
         await asyncio.wait_for(admin.start(), TIMEOUT_S)
         try:
             return list(await asyncio.wait_for(admin.list_topics(), TIMEOUT_S))
@@ -59,24 +60,6 @@ def check_broker(s: Settings) -> Check:
     if missing:
         return Check("broker", True, f"{s.kafka_brokers} up; topics not created yet: {', '.join(missing)}")
     return Check("broker", True, f"{s.kafka_brokers} up; all {len(s.topics)} topics present")
-
-
-def kafka_security(s: Settings) -> dict[str, object]:
-    """aiokafka client arguments for the configured security protocol (SASL/TLS pass-through)."""
-    out: dict[str, object] = {"security_protocol": s.kafka_security_protocol}
-    if s.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        out["ssl_context"] = create_ssl_context(
-            cafile=str(s.kafka_ssl_cafile) if s.kafka_ssl_cafile else None,
-            certfile=str(s.kafka_ssl_certfile) if s.kafka_ssl_certfile else None,
-            keyfile=str(s.kafka_ssl_keyfile) if s.kafka_ssl_keyfile else None,
-        )
-    if s.kafka_security_protocol.startswith("SASL"):
-        out["sasl_mechanism"] = s.kafka_sasl_mechanism or "PLAIN"
-        out["sasl_plain_username"] = s.kafka_sasl_username
-        out["sasl_plain_password"] = s.kafka_sasl_password.get_secret_value() if s.kafka_sasl_password else None
-    return out
 
 
 def check_database(s: Settings) -> Check:

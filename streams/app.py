@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -10,26 +9,12 @@ from typing import Any
 import faust
 
 from moodstream.config import Settings
+from moodstream.kafka import bootstrap_servers, ssl_context
 
 
 def broker_urls(settings: Settings) -> list[str]:
     """``kafka://host:port`` for every broker in ``settings.kafka_brokers``."""
-    if not settings.kafka_brokers:
-        raise ValueError("MOODSTREAM_KAFKA_BROKERS is not set")
-    return [f"kafka://{b.strip()}" for b in settings.kafka_brokers.split(",") if b.strip()]
-
-
-def ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    """A client TLS context when the security protocol uses SSL, else None."""
-    if "SSL" not in settings.kafka_security_protocol:
-        return None
-    from aiokafka.helpers import create_ssl_context
-
-    return create_ssl_context(
-        cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None,
-        certfile=str(settings.kafka_ssl_certfile) if settings.kafka_ssl_certfile else None,
-        keyfile=str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
-    )
+    return [f"kafka://{b}" for b in bootstrap_servers(settings)]
 
 
 def faust_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
@@ -43,22 +28,6 @@ def faust_credentials(settings: Settings) -> faust.types.auth.CredentialsT | Non
     password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
     return faust.SASLCredentials(username=settings.kafka_sasl_username, password=password,
                                  mechanism=settings.kafka_sasl_mechanism or "PLAIN", ssl_context=ctx)
-
-
-def aiokafka_config(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for plain aiokafka clients (producers, admin) with the same brokers and credentials."""
-    cfg: dict[str, Any] = {
-        "bootstrap_servers": [u.removeprefix("kafka://") for u in broker_urls(settings)],
-        "security_protocol": settings.kafka_security_protocol,
-    }
-    if settings.kafka_security_protocol != "PLAINTEXT":
-        cfg["ssl_context"] = ssl_context(settings)
-    if settings.kafka_security_protocol.startswith("SASL"):
-        cfg["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
-        cfg["sasl_plain_username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password:
-            cfg["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
-    return cfg
 
 
 def _faust_root() -> Path:

@@ -8,9 +8,10 @@ from typing import Any
 import faust
 
 from moodstream.config import Settings
+from moodstream.kafka import aiokafka_config
 from streams.agent import attach
 from streams.alerts import AlertDetector
-from streams.app import aiokafka_config, create_app
+from streams.app import create_app
 from streams.cache import make_cache
 from streams.classifier import ClassifierClient, make_client
 from streams.fetch import ImageFetcher

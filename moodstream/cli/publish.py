@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     ) -> None:
         """Publish posts (key = post id) to the posts topic, with a progress bar and an optional rate limit."""
-        from streams.app import aiokafka_config
+        from moodstream.kafka import aiokafka_config
         from streams.producers.publisher import publish as run_publish
 
         chosen = [x for x in (jsonl is not None, mvsa is not None, synthetic) if x]

@@ -99,7 +99,7 @@ class WorkerProcess:
 
 def publish(env: dict[str, str], items: list[Any], rate: float = 0.0) -> int:
     """Publish post dicts / raw bytes / (key, value) to the test's posts topic."""
-    from streams.app import aiokafka_config
+    from moodstream.kafka import aiokafka_config
     from streams.producers.publisher import publish as run
 
     s = settings_from(env)

@@ -3,7 +3,8 @@ from __future__ import annotations
 import faust
 
 from moodstream.config import Settings
-from streams.app import aiokafka_config, app_config, create_app
+from moodstream.kafka import aiokafka_config
+from streams.app import app_config, create_app
 
 
 def settings(**kw) -> Settings:
