@@ -1,0 +1,136 @@
+"""Benchmark: every dashboard page's queries on 1,000,000 predictions in PostgreSQL (prints figures; no asserts
+on time). Run with ``.venv/bin/pytest -m bench -s tests/bench/test_dashboard_bench.py``.
+
+The posts are spread evenly over the last 30 days (about 33,000 a day), each with one or two of 300 hashtags.
+A page's time is the sum of its queries' times, warm (median of 3 runs after one cold run), the way the
+dashboard runs them on a cache miss.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Connection, create_engine, text
+
+from storage import queries as q
+
+pytestmark = pytest.mark.bench
+
+N = 1_000_000
+SPAN_DAYS = 30
+TAGS = 300
+SENT_PROBS = '{"negative": 0.1, "neutral": 0.2, "positive": 0.7}'
+EMO_PROBS = ('{"anger": 0.05, "disgust": 0.05, "fear": 0.05, "joy": 0.6, "sadness": 0.1, "surprise": 0.1, '
+             '"neutral": 0.05}')
+MODS = ('{"text": {"sentiment": ' + SENT_PROBS + ', "emotion": ' + EMO_PROBS + ', "faces": null}, '
+        '"image": {"sentiment": ' + SENT_PROBS + ', "emotion": ' + EMO_PROBS + ', "faces": 1}}')
+
+SEED_SQL = [
+    f"""INSERT INTO posts (id, created_at, text, author, lang, source, has_image)
+        SELECT 'b' || g, now() - (g * interval '{SPAN_DAYS * 86400 / N} seconds'), 'bench caption #tag' || (g % {TAGS}),
+               'u' || (g % 5000), 'en', 'bench', g % 3 <> 0
+        FROM generate_series(1, {N}) g""",
+    f"""INSERT INTO predictions (post_id, created_at, processed_at, model_version, fusion, sentiment, sentiment_score,
+                                 emotion, sentiment_probs, emotion_probs, text_sentiment, text_emotion,
+                                 image_sentiment, image_emotion, modalities, faces, confidence, latency_ms, cached)
+        SELECT 'b' || g, ts, ts + interval '1 second', 'pack-1', 'late',
+               (ARRAY['negative','neutral','positive'])[1 + (g * 7) % 3], ((g * 7919) % 2001 - 1000) / 1000.0,
+               (ARRAY['anger','disgust','fear','joy','sadness','surprise','neutral'])[1 + (g * 13) % 7],
+               CAST('{SENT_PROBS}' AS json), CAST('{EMO_PROBS}' AS json),
+               (ARRAY['negative','neutral','positive'])[1 + (g * 7) % 3],
+               (ARRAY['anger','disgust','fear','joy','sadness','surprise','neutral'])[1 + (g * 13) % 7],
+               CASE WHEN g % 3 <> 0 THEN (ARRAY['negative','neutral','positive'])[1 + (g * 11) % 3] END,
+               CASE WHEN g % 3 <> 0 THEN (ARRAY['anger','disgust','fear','joy','sadness','surprise','neutral'])
+                                         [1 + (g * 17) % 7] END,
+               CAST('{MODS}' AS json), CASE WHEN g % 3 <> 0 THEN g % 4 END, 0.34 + (g % 66) / 100.0,
+               5 + (g * 31) % 200 + random(), g % 5 = 0
+        FROM (SELECT g, now() - (g * interval '{SPAN_DAYS * 86400 / N} seconds') AS ts
+              FROM generate_series(1::bigint, {N}) g) s""",
+    f"""INSERT INTO post_hashtags (post_id, hashtag, created_at)
+        SELECT id, 'tag' || (substr(id, 2)::int % {TAGS}), created_at FROM posts WHERE source = 'bench'
+        UNION ALL
+        SELECT id, 'topic' || ((substr(id, 2)::int * 7) % {TAGS}), created_at FROM posts
+        WHERE source = 'bench' AND substr(id, 2)::int % 2 = 0""",
+    """INSERT INTO dead_letters (source_key, post_id, stage, reason, failed_at)
+        SELECT 'posts:0:' || g, NULL, 'validate', 'not valid JSON: Expecting value', now() - g * interval '1 minute'
+        FROM generate_series(1, 5000) g""",
+    "ANALYZE",
+]
+
+
+def pages(now: datetime, span: timedelta, bucket: str) -> dict[str, list[Callable[[Connection], object]]]:
+    start, end = now - span, now
+    return {
+        "Trends": [lambda c: q.sentiment_summary(c, start, end), lambda c: q.sentiment_over_time(c, start, end, bucket),
+                   lambda c: q.search_hashtags(c, "", 50, start, end)],
+        "Trends #tag7": [lambda c: q.sentiment_summary(c, start, end, ["tag7"]),
+                         lambda c: q.sentiment_over_time(c, start, end, bucket, ["tag7"])],
+        "Emotions": [*(lambda c, m=m: q.emotion_over_time(c, start, end, bucket, m)
+                       for m in ("fused", "text", "image")),
+                     lambda c: q.emotion_by_modality(c, start, end)],
+        "Hashtags": [*(lambda c, o=o: q.top_hashtags(c, start, end, 10, o, 3)
+                       for o in ("volume", "positive", "negative")),
+                     lambda c: q.hashtag_movers(c, start, end, 10),
+                     lambda c: q.hashtag_sparklines(c, [f"tag{i}" for i in range(20)], start, end, bucket)],
+        "Posts": [lambda c: q.recent_posts(c, 24), lambda c: q.recent_posts(c, 24, "negative", "anger", "tag7", 0.8),
+                  lambda c: q.get_post(c, "b123456")],
+        "Alerts": [lambda c: q.alerts(c, start, 200)],
+        "Pipeline": [lambda c: q.pipeline_stats(c, start, end)],
+        "search 'ta'": [lambda c: q.search_hashtags(c, "ta", 50)],
+    }
+
+
+def _time(conn: Connection, calls: list[Callable[[Connection], object]]) -> tuple[float, float]:
+    cold = time.perf_counter()
+    for call in calls:
+        call(conn)
+    cold = time.perf_counter() - cold
+    warm = []
+    for _ in range(3):
+        t = time.perf_counter()
+        for call in calls:
+            call(conn)
+        warm.append(time.perf_counter() - t)
+    return cold, statistics.median(warm)
+
+
+def test_dashboard_queries_on_a_million_predictions(pg_url: str) -> None:
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "moodstream_dashboard_test_seed", Path(__file__).resolve().parents[1] / "integration/dashboard/seed.py")
+    seed = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, seed)
+    spec.loader.exec_module(seed)
+
+    engine = create_engine(pg_url)
+    seed.create_schema(engine)
+    t = time.perf_counter()
+    with engine.begin() as c:
+        for sql in SEED_SQL[:-1]:
+            c.execute(text(sql))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text(SEED_SQL[-1]))
+        n = c.execute(text("SELECT count(*) FROM predictions")).scalar()
+        tags = c.execute(text("SELECT count(*) FROM post_hashtags")).scalar()
+    print(f"\nseeded {n:,} predictions, {tags:,} hashtag rows in {time.perf_counter() - t:.1f} s")
+    assert n == N
+
+    now = datetime.now(UTC)
+    print(f"{'page':<14} {'range':>8} {'bucket':>7} {'cold s':>8} {'warm s':>8}")
+    worst = 0.0
+    with engine.connect() as conn:
+        for label, span, bucket in (("24 h", timedelta(hours=24), "hour"), ("7 d", timedelta(days=7), "hour"),
+                                    ("30 d", timedelta(days=30), "day"), ("1 h", timedelta(hours=1), "minute")):
+            for page, calls in pages(now, span, bucket).items():
+                cold, warm = _time(conn, calls)
+                worst = max(worst, cold)
+                print(f"{page:<14} {label:>8} {bucket:>7} {cold:>8.3f} {warm:>8.3f}")
+    print(f"slowest page (cold): {worst:.3f} s")
+    engine.dispose()

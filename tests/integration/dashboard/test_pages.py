@@ -1,0 +1,346 @@
+"""Every dashboard page under Streamlit's AppTest, against a database seeded with known predictions.
+
+The numbers each page shows are checked against what the seed implies (see ``seed.py``), on a SQLite file
+and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from streamlit.testing.v1 import AppTest
+
+from moodstream.labels import EMOTIONS
+
+pytestmark = pytest.mark.integration
+
+APP = Path(__file__).resolve().parents[3] / "dashboard" / "app.py"
+EMPTY = "No posts yet — publish some with `moodstream publish --synthetic`"
+PAGES = ("trends", "emotions", "hashtags", "posts", "alerts", "pipeline")
+
+
+def open_page(page: str = "trends") -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    if page != "trends":
+        at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def elements(at: AppTest, kind: str) -> list:
+    return [e for e in at.main if type(e).__name__ == kind or getattr(e, "type", None) == kind]
+
+
+def chart_frames(at: AppTest) -> list[dict[str, pa.Table]]:
+    """Per vega-lite chart on the page: its datasets as Arrow tables, keyed by their column names."""
+    out = []
+    for chart in elements(at, "vega_lite_chart"):
+        frames = {}
+        for d in chart.proto.datasets:
+            table = pa.ipc.open_stream(d.data.data).read_all()
+            frames[",".join(table.column_names)] = table
+        out.append(frames)
+    return out
+
+
+def share(n: int, total: int) -> str:
+    return f"{n / total:.1%}"
+
+
+# ---------------------------------------------------------------------------------------------- Trends
+
+
+def test_trends_numbers_and_filters(seeded, seedlib, now, app_env) -> None:
+    url, posts = seeded
+    app_env(url)
+    at = open_page()
+    exp = seedlib.expected_shares(posts, now - timedelta(hours=24), now + timedelta(minutes=1))
+    m = metrics(at)
+    assert m["Posts"] == "20" == str(exp["volume"])
+    assert m["Positive"] == share(exp["positive"], 20) == "40.0%"
+    assert m["Neutral"] == share(exp["neutral"], 20)
+    assert m["Negative"] == share(exp["negative"], 20)
+    assert m["Mean score"] == f"{exp['mean_score']:+.3f}"
+    area, _line, bars = chart_frames(at)  # share area, mean score line, volume bars
+    wide = bars["bucket,negative,neutral,positive,volume,mean_score"].to_pandas()
+    assert area["bucket,sentiment,posts"].num_rows == 3 * len(wide)
+    assert wide["volume"].sum() == 20 and wide["positive"].sum() == exp["positive"]
+    hourly = len(wide)
+
+    at.multiselect(key="tags").select("rain").select("news").run()  # filter: each post once
+    exp = seedlib.expected_shares(posts, now - timedelta(hours=24), now + timedelta(minutes=1), ["rain", "news"])
+    m = metrics(at)
+    assert m["Posts"] == str(exp["volume"]) == "8"
+    assert m["Negative"] == share(exp["negative"], 8) and m["Positive"] == "0.0%"
+
+    at.sidebar.button_group(key="bucket").set_value("minute").run()  # the SQL bucket, not a resample
+    wide = chart_frames(at)[2]["bucket,negative,neutral,positive,volume,mean_score"].to_pandas()
+    assert wide["volume"].sum() == 8 and len(wide) == 8 and len(wide) >= hourly
+    assert "Sentiment per minute" in elements(at, "vega_lite_chart")[0].proto.spec
+
+    at.multiselect(key="tags").set_value([]).run()
+    at.sidebar.selectbox(key="range").set_value("Last 15 minutes").run()
+    recent = [p for p in posts if p.created_at >= now - timedelta(minutes=15)]
+    assert metrics(at)["Posts"] == str(len(recent)) == "3"
+
+
+def test_trends_compare_two_hashtags(seeded, app_env) -> None:
+    url, posts = seeded
+    app_env(url)
+    at = open_page()
+    at.toggle(key="compare").set_value(True).run()
+    at.selectbox(key="cmp_a").set_value("cats").run()
+    at.selectbox(key="cmp_b").set_value("rain").run()
+    m = metrics(at)
+    assert m["#cats Posts"] == "6" and m["#rain Posts"] == "5"
+    cats = [p for p in posts if "cats" in p.hashtags]
+    assert m["#cats Positive"] == share(sum(p.sentiment == "positive" for p in cats), len(cats))
+    assert m["#rain Negative"] == "100.0%"
+    assert len(chart_frames(at)) == 6  # three per hashtag
+
+
+def test_hashtag_search_input_is_harmless(seeded, app_env) -> None:
+    url, _ = seeded
+    app_env(url)
+    at = open_page()
+    for evil in ("'; DROP TABLE post_hashtags; --", "%", "_", "\\", "<script>alert(1)</script>"):
+        at.text_input(key="tags_search").input(evil).run()
+        assert not at.exception and not at.error
+        assert at.multiselect(key="tags").options == []
+    at.text_input(key="tags_search").input("#CA").run()
+    assert at.multiselect(key="tags").options == ["cats"]
+    at.multiselect(key="tags").set_value(["x' OR '1'='1"]).run()  # a typed (new) option is bound too
+    assert not at.exception and not at.error
+    assert metrics(at)["Posts"] == "0"
+    engine = create_engine(url)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM post_hashtags")).scalar() > 0
+        assert {"posts", "predictions", "post_hashtags"} <= set(inspect(c).get_table_names())
+    engine.dispose()
+
+
+# -------------------------------------------------------------------------------------------- Emotions
+
+
+def test_emotions_by_modality(seeded, now, app_env) -> None:
+    url, posts = seeded
+    app_env(url)
+    at = open_page("emotions")
+    recent = [p for p in posts if p.created_at >= now - timedelta(hours=24)]
+    m = metrics(at)
+    assert m["Posts"] == "20" and m["Top emotion"] == "joy"
+    assert m["Top emotion share"] == share(sum(p.emotion == "joy" for p in recent), 20)
+    both = [p for p in recent if p.text_sentiment and p.image_sentiment]
+    assert m["Posts with text and image"] == str(len(both))
+    assert m["Text and image agree on sentiment"] == share(sum(p.text_sentiment == p.image_sentiment for p in both),
+                                                           len(both))
+    table = at.dataframe[0].value
+    for e in EMOTIONS:
+        assert table.loc[e, "fused"] == sum(p.emotion == e for p in recent)
+        assert table.loc[e, "text"] == sum(p.text_emotion == e for p in recent)
+        assert table.loc[e, "image"] == sum(p.image_emotion == e for p in recent)
+    assert len(chart_frames(at)) == 5  # fused mix, text / image / fused small multiples, share by modality
+
+
+# -------------------------------------------------------------------------------------------- Hashtags
+
+
+def test_hashtags_tables(seeded, now, app_env) -> None:
+    url, posts = seeded
+    app_env(url)
+    at = open_page("hashtags")
+    top, positive, movers, negative = (d.value for d in at.dataframe)
+    counts: dict[str, int] = {}
+    for p in posts:
+        if p.created_at >= now - timedelta(hours=24):
+            for t in p.hashtags:
+                counts[t] = counts.get(t, 0) + 1
+    expected = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    assert list(zip(top["hashtag"], top["volume"], strict=True)) == expected
+    assert [sum(x) for x in top["trend"]] == [n for _, n in expected]  # sparklines add up to the volume
+    assert list(positive["hashtag"]) == ["sun", "cats"]
+    assert list(negative["hashtag"]) == ["rain", "news"]
+    old = movers.set_index("hashtag").loc["old"]
+    assert (old["volume"], old["previous"], old["change"]) == (0, 4, -4)
+    at.slider(key="min_volume").set_value(5).run()
+    _, positive, _, negative = (d.value for d in at.dataframe)
+    assert list(positive["hashtag"]) == ["cats"] and list(negative["hashtag"]) == ["rain"]
+
+
+# ----------------------------------------------------------------------------------------------- Posts
+
+
+def test_posts_gallery_filters_and_detail(seeded, seedlib, app_env) -> None:
+    url, posts = seeded
+    app_env(url)
+    at = open_page("posts")
+    texts = [t.value for t in at.text]
+    assert texts[0] == seedlib.XSS_CAPTION  # shown verbatim as plain text
+    assert not any("<script>" in md.value for md in at.markdown)
+    assert len(elements(at, "Image")) == sum(1 for p in posts[:24] if p.thumbnail)
+    details = [b for b in at.button if b.label == "Details"]
+    assert len(details) == len(posts)  # 24 > 20 recent + 4 old
+    bars = [p.proto.text for p in elements(at, "Progress")][:3]
+    assert bars == ["text: positive 90%", "image: neutral 60%", "fused: positive 90%"]
+
+    at.selectbox(key="posts_sentiment").set_value("negative").run()
+    assert len([b for b in at.button if b.label == "Details"]) == sum(p.sentiment == "negative" for p in posts)
+    at.text_input(key="posts_hashtag").input("#rain").run()
+    assert len([b for b in at.button if b.label == "Details"]) == 5
+    at.slider(key="posts_confidence").set_value(0.85).run()
+    shown = {b.key.removeprefix("open_") for b in at.button if b.label == "Details"}
+    assert shown == {p.id for p in posts if "rain" in p.hashtags and p.confidence >= 0.85} == {"p13", "p15"}
+
+    at.button(key="open_p15").click().run()
+    assert at.query_params["post"] == ["p15"] or at.query_params["post"] == "p15"
+    m = metrics(at)
+    assert m["Sentiment"] == "negative" and m["Emotion"] == "anger" and m["Confidence"] == "92%"
+    assert "#news #rain" in [t.value for t in at.text]
+    sent, emo = (d.value for d in at.dataframe[:2])
+    assert sent.loc["fused", "negative"] == pytest.approx(0.92)
+    assert list(emo.columns) == list(EMOTIONS) and set(sent.index) == {"fused", "text", "image"}
+    assert len(chart_frames(at)) == 2
+
+
+def test_post_caption_with_injection_is_text(seeded, seedlib, app_env) -> None:
+    url, _ = seeded
+    app_env(url)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page("views/posts.py")
+    at.query_params["post"] = "p00"
+    at.run()
+    assert seedlib.XSS_CAPTION in [t.value for t in at.text]
+    assert not any("javascript:" in md.value or "<script>" in md.value for md in at.markdown)
+
+
+# ---------------------------------------------------------------------------------------------- Alerts
+
+
+def test_alerts_page(seeded, app_env) -> None:
+    url, _ = seeded
+    app_env(url)
+    at = open_page("alerts")
+    assert metrics(at) == {"Alerts": "2", "Turning negative": "1", "Turning positive": "1"}
+    df = at.dataframe[0].value
+    assert list(df["hashtag"]) == ["cats", "rain"] and list(df["delta"]) == [0.6, -0.8]
+    links = elements(at, "page_link")
+    assert {link.proto.label for link in links} == {"#cats", "#rain"}
+    assert all("hashtag=" in link.proto.query_string for link in links)
+    at.sidebar.selectbox(key="range").set_value("Last 15 minutes").run()
+    assert metrics(at)["Alerts"] == "1"
+
+
+def test_alert_link_preselects_the_hashtag(seeded, app_env) -> None:
+    url, _ = seeded
+    app_env(url)
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params["hashtag"] = "rain"
+    at.run()
+    assert at.multiselect(key="tags").value == ["rain"]
+    assert metrics(at)["Posts"] == "5"
+
+
+# -------------------------------------------------------------------------------------------- Pipeline
+
+
+def test_pipeline_page(seeded, now, app_env) -> None:
+    url, posts = seeded
+    app_env(url)
+    at = open_page("pipeline")
+    recent = [p for p in posts if p.created_at >= now - timedelta(hours=24)]
+    m = metrics(at)
+    assert m["Processed"] == "20" and m["Dead letters"] == "3"
+    assert m["Cache hit rate"] == share(sum(p.cached for p in recent), 20)
+    assert m["Latency p50"] == "29.0 ms" and m["Model version"] == "pack-1"
+    reasons = list(at.dataframe[0].value["reason"])
+    assert reasons[0].startswith("image.url scheme") and len(reasons) == 3
+    assert len(chart_frames(at)) == 1
+
+
+# --------------------------------------------------------------------------------- gate, empty, down
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_empty_database_message(sqlite_url, seedlib, app_env, page) -> None:
+    engine = create_engine(sqlite_url)
+    seedlib.create_schema(engine)
+    engine.dispose()
+    app_env(sqlite_url)
+    at = open_page(page)
+    assert [i.value for i in at.info] == [EMPTY + "."]
+    assert not at.error and not at.metric
+
+
+def test_missing_sqlite_file_is_empty_not_an_error(tmp_path, app_env) -> None:
+    app_env(f"sqlite:///{tmp_path / 'nothing-here.db'}")
+    at = open_page()
+    assert at.info[0].value.startswith(EMPTY) and not at.error
+    assert not (tmp_path / "nothing-here.db").exists()  # read-only: the dashboard never creates it
+
+
+def test_password_gate(seeded, app_env) -> None:
+    url, _ = seeded
+    app_env(url, password="s3cret pass")
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.metric and not at.title[1:] and at.title[0].value == "moodstream"
+    assert not at.sidebar.selectbox and not elements(at, "vega_lite_chart")
+    at.text_input(key="login_password").input("wrong")
+    at.button[0].click().run()  # a form: the typed value is sent with the submit
+    assert at.error[0].value == "Wrong password." and not at.metric
+    with pytest.raises(ValueError):  # no page is reachable before login
+        at.switch_page("views/posts.py")
+    at.text_input(key="login_password").input("s3cret pass")
+    at.button[0].click().run()
+    assert metrics(at)["Posts"] == "20"
+    at.switch_page("views/pipeline.py").run()
+    assert metrics(at)["Processed"] == "20"
+
+
+def test_database_down_then_recovers(pg_server_url, seedlib, app_env) -> None:
+    """A database that does not exist yet: one clear error; once it is up, the next refresh shows data."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    name = f"moodstream_down_{uuid.uuid4().hex[:8]}"
+    url = make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    app_env(url)
+    at = open_page()
+    assert len(at.error) == 1 and "unavailable" in at.error[0].value and name in at.error[0].value
+    admin = create_engine(make_url(pg_server_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        engine = create_engine(url)
+        seedlib.create_schema(engine)
+        seedlib.seed(engine, seedlib.standard_posts())
+        engine.dispose()
+        at.run()
+        assert not at.error and metrics(at)["Posts"] == "20"
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_filters_survive_page_switches_and_reruns(seeded, app_env) -> None:
+    url, _posts = seeded
+    app_env(url)
+    at = open_page()
+    at.sidebar.selectbox(key="range").set_value("Last 15 minutes").run()
+    at.multiselect(key="tags").select("sun").run()
+    at.switch_page("views/pipeline.py").run()
+    assert metrics(at)["Processed"] == "3"
+    at.run()  # a rerun (what the live refresh does to the fragment) keeps everything
+    at.switch_page("views/trends.py").run()
+    assert at.sidebar.selectbox(key="range").value == "Last 15 minutes"
+    assert at.multiselect(key="tags").value == ["sun"]
+    assert metrics(at)["Posts"] == "1"  # p01 is the only #sun post of the last 15 minutes

@@ -1,0 +1,263 @@
+"""The dashboard's read queries on a real SQLite file and a real PostgreSQL database, against a known seed."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, event
+
+from moodstream.labels import EMOTIONS, SENTIMENTS
+from storage import queries as q
+
+pytestmark = pytest.mark.integration
+
+SEED = Path(__file__).resolve().parents[1] / "dashboard" / "seed.py"
+
+
+def _seedlib():
+    name = "moodstream_dashboard_test_seed"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, SEED)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture
+def db(db_url: str):
+    """(engine, posts, now) with the standard seed."""
+    lib = _seedlib()
+    now = datetime.now(UTC)
+    engine = create_engine(db_url)
+    lib.create_schema(engine)
+    posts = lib.standard_posts(now)
+    lib.seed(engine, posts, now)
+    yield engine, posts, now
+    engine.dispose()
+
+
+def _recent(posts, now, hours=24):
+    return [p for p in posts if p.created_at >= now - timedelta(hours=hours)]
+
+
+def test_sentiment_over_time_matches_seed(db) -> None:
+    engine, posts, now = db
+    start, end = now - timedelta(hours=24), now + timedelta(minutes=1)
+    with engine.connect() as c:
+        rows = q.sentiment_over_time(c, start, end, "hour")
+        summary = q.sentiment_summary(c, start, end)
+    recent = _recent(posts, now)
+    assert sum(r["volume"] for r in rows) == len(recent) == summary["volume"] == 20
+    for s in SENTIMENTS:
+        assert sum(r[s] for r in rows) == sum(p.sentiment == s for p in recent) == summary[s]
+    assert summary["mean_score"] == pytest.approx(sum(p.score for p in recent) / len(recent))
+    for r in rows:
+        assert r["bucket"].tzinfo is not None
+        assert r["bucket"].minute == r["bucket"].second == 0
+        assert r["negative"] + r["neutral"] + r["positive"] == r["volume"]
+
+
+@pytest.mark.parametrize("bucket", ["minute", "hour", "day"])
+def test_buckets_truncate_in_sql(db, bucket: str) -> None:
+    engine, posts, now = db
+    start, end = now - timedelta(days=3), now + timedelta(minutes=1)
+    with engine.connect() as c:
+        rows = q.sentiment_over_time(c, start, end, bucket)
+    size = q.BUCKET_SECONDS[bucket]
+    expected: dict[datetime, int] = {}
+    for p in posts:
+        ts = p.created_at.timestamp()
+        key = datetime.fromtimestamp(ts - ts % size, UTC)
+        expected[key] = expected.get(key, 0) + 1
+    assert {r["bucket"]: r["volume"] for r in rows} == expected
+
+
+def test_bucket_rejects_unknown_unit(db) -> None:
+    engine, _, now = db
+    with engine.connect() as c, pytest.raises(ValueError):
+        q.sentiment_over_time(c, now - timedelta(hours=1), now, "second'; DROP TABLE posts; --")
+
+
+def test_hashtag_filter_counts_each_post_once(db) -> None:
+    engine, posts, now = db
+    start, end = now - timedelta(hours=24), now + timedelta(minutes=1)
+    with engine.connect() as c:
+        rows = q.sentiment_over_time(c, start, end, "day", hashtags=["rain", "#News"])
+    sel = [p for p in _recent(posts, now) if {"rain", "news"} & set(p.hashtags)]
+    assert sum(r["volume"] for r in rows) == len(sel) == 8  # p15 has both tags, counted once
+    assert sum(r["negative"] for r in rows) == sum(p.sentiment == "negative" for p in sel)
+
+
+@pytest.mark.parametrize("modality", ["fused", "text", "image"])
+def test_emotion_over_time_per_modality(db, modality: str) -> None:
+    engine, posts, now = db
+    start, end = now - timedelta(hours=24), now + timedelta(minutes=1)
+    with engine.connect() as c:
+        rows = q.emotion_over_time(c, start, end, "hour", modality=modality)
+        by_mod = q.emotion_by_modality(c, start, end)
+    attr = {"fused": "emotion", "text": "text_emotion", "image": "image_emotion"}[modality]
+    recent = [p for p in _recent(posts, now) if getattr(p, attr)]
+    for e in EMOTIONS:
+        n = sum(getattr(p, attr) == e for p in recent)
+        assert sum(r[e] for r in rows) == n == by_mod["counts"][modality][e]
+    assert sum(r["volume"] for r in rows) == len(recent)
+
+
+def test_emotion_by_modality_agreement(db) -> None:
+    engine, posts, now = db
+    with engine.connect() as c:
+        out = q.emotion_by_modality(c, now - timedelta(hours=24), now + timedelta(minutes=1))
+    both = [p for p in _recent(posts, now) if p.text_sentiment and p.image_sentiment]
+    assert out["both"] == len(both)
+    assert out["agree_sentiment"] == sum(p.text_sentiment == p.image_sentiment for p in both)
+    assert out["agree_emotion"] == len(both)
+
+
+def test_top_hashtags_orders(db) -> None:
+    engine, posts, now = db
+    start, end = now - timedelta(hours=24), now + timedelta(minutes=1)
+    with engine.connect() as c:
+        by_volume = q.top_hashtags(c, start, end, 10)
+        positive = q.top_hashtags(c, start, end, 2, order="positive")
+        negative = q.top_hashtags(c, start, end, 1, order="negative", min_volume=3)
+    counts: dict[str, int] = {}
+    for p in _recent(posts, now):
+        for t in p.hashtags:
+            counts[t] = counts.get(t, 0) + 1
+    assert [(r["hashtag"], r["volume"]) for r in by_volume] == sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    assert [r["hashtag"] for r in positive] == ["sun", "cats"]
+    assert negative[0]["hashtag"] == "rain" and negative[0]["negative"] == 5
+    cats = next(r for r in by_volume if r["hashtag"] == "cats")
+    sel = [p for p in _recent(posts, now) if "cats" in p.hashtags]
+    assert cats["mean_score"] == pytest.approx(sum(p.score for p in sel) / len(sel))
+
+
+def test_hashtag_movers_against_previous_period(db) -> None:
+    engine, _posts, now = db
+    with engine.connect() as c:
+        rows = q.hashtag_movers(c, now - timedelta(hours=24), now + timedelta(minutes=1), 10)
+    by_tag = {r["hashtag"]: r for r in rows}
+    assert by_tag["old"]["volume"] == 0 and by_tag["old"]["previous"] == 4 and by_tag["old"]["change"] == -4
+    assert by_tag["cats"]["volume"] == 6 and by_tag["cats"]["previous"] == 0
+    assert by_tag["news"]["volume"] == 4 and by_tag["news"]["previous"] == 3
+    assert by_tag["old"]["mean_score"] is None
+    changes = [abs(r["change"]) for r in rows]
+    assert changes == sorted(changes, reverse=True)
+
+
+def test_sparklines(db) -> None:
+    engine, _posts, now = db
+    start, end = now - timedelta(hours=24), now + timedelta(minutes=1)
+    with engine.connect() as c:
+        rows = q.hashtag_sparklines(c, ["cats", "rain", "nope"], start, end, "minute")
+        assert q.hashtag_sparklines(c, [], start, end, "minute") == []
+    assert sum(r["volume"] for r in rows if r["hashtag"] == "cats") == 6
+    assert sum(r["volume"] for r in rows if r["hashtag"] == "rain") == 5
+    assert {r["hashtag"] for r in rows} == {"cats", "rain"}
+
+
+def test_recent_posts_filters(db) -> None:
+    engine, posts, _now = db
+    with engine.connect() as c:
+        newest = q.recent_posts(c, 5)
+        negative = q.recent_posts(c, 50, sentiment="negative")
+        joy_cats = q.recent_posts(c, 50, emotion="joy", hashtag="#CATS")
+        confident = q.recent_posts(c, 50, min_confidence=0.85)
+    assert [r["id"] for r in newest] == ["p00", "p01", "p02", "p03", "p04"]
+    assert newest[0]["text"].startswith("<script>")
+    assert newest[0]["thumbnail"] and newest[0]["modality_confidence"]["image"] == pytest.approx(0.6)
+    assert newest[2]["modality_confidence"]["image"] is None  # text-only
+    assert len(negative) == 7 and all(r["sentiment"] == "negative" for r in negative)
+    assert {r["id"] for r in joy_cats} == {p.id for p in posts if p.emotion == "joy" and "cats" in p.hashtags}
+    assert {r["id"] for r in confident} == {p.id for p in posts if p.confidence >= 0.85}
+
+
+def test_get_post(db) -> None:
+    engine, _, _ = db
+    with engine.connect() as c:
+        post = q.get_post(c, "p15")
+        assert q.get_post(c, "' OR 1=1 --") is None
+    assert post["hashtags"] == ["news", "rain"]
+    assert post["sentiment_probs"]["negative"] == pytest.approx(0.92)
+    assert set(post["emotion_probs"]) == set(EMOTIONS)
+    assert post["modalities"]["text"]["sentiment"]["negative"] == pytest.approx(0.92)
+
+
+def test_alerts_and_pipeline(db) -> None:
+    engine, posts, now = db
+    with engine.connect() as c:
+        rows = q.alerts(c, now - timedelta(hours=1), 10)
+        later = q.alerts(c, now - timedelta(minutes=20), 10)
+        stats = q.pipeline_stats(c, now - timedelta(hours=24), now + timedelta(minutes=1))
+    assert [r["hashtag"] for r in rows] == ["cats", "rain"] and [r["hashtag"] for r in later] == ["cats"]
+    recent = _recent(posts, now)
+    proc = stats["processing"]
+    assert proc["processed"] == len(recent)
+    assert proc["cache_hit_rate"] == pytest.approx(sum(p.cached for p in recent) / len(recent))
+    lat = sorted(p.latency_ms for p in recent)  # 10, 12, ... 48
+    assert proc["p50"] == pytest.approx(29.0)
+    assert proc["p95"] == pytest.approx(lat[18] + 0.05 * (lat[19] - lat[18]))
+    assert proc["p99"] == pytest.approx(lat[18] + 0.81 * (lat[19] - lat[18]))
+    assert sum(r["processed"] for r in stats["throughput"]) == len(recent)
+    assert stats["dead_letters"]["count"] == 3
+    assert stats["dead_letters"]["latest"][0]["reason"].startswith("image.url scheme")
+    assert [m["model_version"] for m in stats["models"]] == ["pack-1"]
+
+
+def test_search_hashtags_binds_user_input(db) -> None:
+    engine, _, _ = db
+    with engine.connect() as c:
+        assert [r["hashtag"] for r in q.search_hashtags(c, "#Ca")] == ["cats"]
+        assert [r["hashtag"] for r in q.search_hashtags(c, "")][:2] == ["news", "cats"]  # 7 (3 older) vs 6
+        for evil in ("%", "_ats", "' OR '1'='1", "cats'; DROP TABLE post_hashtags; --", "\\", "ca%"):
+            assert q.search_hashtags(c, evil) == []
+        assert q.top_hashtags(c, datetime.now(UTC) - timedelta(days=1), datetime.now(UTC), 1)  # table still there
+
+
+def test_empty_database(db_url: str) -> None:
+    lib = _seedlib()
+    engine = create_engine(db_url)
+    lib.create_schema(engine)
+    now = datetime.now(UTC)
+    with engine.connect() as c:
+        assert q.has_any_posts(c) is False
+        assert q.sentiment_over_time(c, now - timedelta(days=1), now, "hour") == []
+        assert q.sentiment_summary(c, now - timedelta(days=1), now)["volume"] == 0
+        stats = q.pipeline_stats(c, now - timedelta(days=1), now)
+        assert stats["processing"]["processed"] == 0 and stats["processing"]["p50"] is None
+        assert stats["dead_letters"] == {"count": 0, "latest": []}
+        assert q.data_extent(c)["n"] == 0
+    engine.dispose()
+
+
+def test_each_query_is_one_statement_with_bound_parameters(db) -> None:
+    """Every chart query is one statement; user strings never appear in the SQL text."""
+    engine, _, now = db
+    statements: list[tuple[str, object]] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append((a[2], a[3])))
+    marker = "zz'marker"
+    start, end = now - timedelta(hours=24), now
+    calls = [
+        lambda c: q.sentiment_over_time(c, start, end, "hour", hashtags=[marker]),
+        lambda c: q.emotion_over_time(c, start, end, "hour", "text", hashtags=[marker]),
+        lambda c: q.emotion_by_modality(c, start, end, hashtags=[marker]),
+        lambda c: q.top_hashtags(c, start, end, 5, "negative", 2),
+        lambda c: q.hashtag_movers(c, start, end, 5),
+        lambda c: q.hashtag_sparklines(c, [marker], start, end, "hour"),
+        lambda c: q.recent_posts(c, 5, "negative", "anger", marker, 0.5),
+        lambda c: q.get_post(c, marker),
+        lambda c: q.search_hashtags(c, marker),
+        lambda c: q.alerts(c, start, 5),
+    ]
+    with engine.connect() as c:
+        for call in calls:
+            statements.clear()
+            call(c)
+            assert len(statements) == 1
+            sql, _params = statements[0]
+            assert "marker" not in sql
