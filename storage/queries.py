@@ -3,20 +3,43 @@
 Works on SQLite and PostgreSQL. Times go in as datetimes (any zone; converted to UTC) and come out as
 tz-aware UTC datetimes. Time buckets are computed in SQL (``date_trunc`` on PostgreSQL, ``strftime`` on
 SQLite). Every function takes an open ``Connection`` and returns plain dicts, so results cache and pickle.
+
+Long ranges read ``trend_windows`` (per-minute aggregates the stream worker derives from ``predictions``) for
+the whole minutes of a range and ``predictions`` only for the partial minutes at its edges, so the numbers
+equal the predictions-only answer (means to ~1e-6: windows store them rounded). One cheap statement first checks
+that windows exist for the range's first and last posts; when they do not (data loaded without the worker, a
+``trend_window_s`` other than 60), the query reads ``predictions`` alone.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any, Literal
 
-from sqlalchemy import Connection, DateTime, String, case, func, literal_column, select, type_coerce
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Subquery,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from moodstream.labels import EMOTIONS, SENTIMENTS
-from storage.tables import AlertRow, DeadLetterRow, PostHashtagRow, PostRow, PredictionRow
+from storage.sqlutil import bucket_of, from_epoch
+from storage.tables import AlertRow, DeadLetterRow, PostHashtagRow, PostRow, PredictionRow, TrendWindowRow
 
 Bucket = Literal["minute", "hour", "day"]
 Modality = Literal["fused", "text", "image"]
@@ -25,9 +48,13 @@ BUCKET_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 _SQLITE_FORMATS = {"minute": "%Y-%m-%d %H:%M:00", "hour": "%Y-%m-%d %H:00:00", "day": "%Y-%m-%d 00:00:00"}
 SQLITE_LATENCY_SAMPLE = 20_000  # SQLite has no percentile_cont: percentiles of the latest N rows in range
 MAX_LIMIT = 1000
+WINDOW_S = 60  # the trend windows read here (the worker's default ``trend_window_s``)
+WINDOWS_MIN_SPAN = timedelta(hours=24)  # ranges at least this long read trend windows whatever the bucket
 
 _PT, _TT, _HT = PredictionRow.__table__, PostRow.__table__, PostHashtagRow.__table__
-P, T, H = _PT.c, _TT.c, _HT.c
+_WT = TrendWindowRow.__table__
+P, T, H, W = _PT.c, _TT.c, _HT.c, _WT.c
+Span = tuple[datetime, datetime]
 
 
 # -------------------------------------------------------------------------------------------- helpers
@@ -98,6 +125,146 @@ def _json(v: Any) -> Any:
     return json.loads(v) if isinstance(v, str) else v
 
 
+# ------------------------------------------------------------------------------------- trend windows
+
+TagCond = Callable[[Any], ColumnElement[bool]]
+
+
+def _tags(hashtags: list[str] | tuple[str, ...] | None) -> list[str]:
+    """Hashtags as stored (lower-case, no ``#``), each once."""
+    return list(dict.fromkeys(t.lstrip("#").lower() for t in hashtags or ()))
+
+
+def _floor_w(dt: datetime) -> datetime:
+    """Start of the trend window holding ``dt``."""
+    return from_epoch(bucket_of(dt, WINDOW_S))
+
+
+def _ceil_w(dt: datetime) -> datetime:
+    """Start of the first trend window that begins at or after ``dt``."""
+    lo = _floor_w(dt)
+    return lo if lo == utc(dt) else lo + timedelta(seconds=WINDOW_S)
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    out: list[Span] = []
+    for a, b in spans:
+        if out and out[-1][1] == a:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def _split(cuts: list[datetime]) -> tuple[list[Span], list[Span]]:
+    """The whole windows inside each ``[cuts[i], cuts[i+1])``, and the partial-minute edges left over."""
+    whole: list[Span] = []
+    edges: list[Span] = []
+    for a, b in pairwise(cuts):
+        a, b = utc(a), utc(b)  # type: ignore[assignment]
+        if a >= b:
+            continue
+        lo, hi = _ceil_w(a), _floor_w(b)
+        if lo < hi:
+            whole.append((lo, hi))
+            edges += [e for e in ((a, lo), (hi, b)) if e[0] < e[1]]
+        else:
+            edges.append((a, b))
+    return _merge(whole), _merge(edges)
+
+
+def _any_range(col: Any, spans: list[Span]) -> ColumnElement[bool]:
+    return or_(*(_range(col, a, b) for a, b in spans))
+
+
+def _first(col: Any, where: list[ColumnElement[bool]], last: bool = False) -> Any:
+    return select(col).where(*where).order_by(col.desc() if last else col).limit(1).scalar_subquery()
+
+
+def _windows_cover(conn: Connection, whole: list[Span]) -> bool:
+    """One cheap statement: do global windows exist for the first and the last post in the whole-window part?"""
+    lo, hi = whole[0][0], whole[-1][1]
+    pw = [_range(P.created_at, lo, hi)]
+    ww = [W.hashtag == "", W.window_s == WINDOW_S, _range(W.window_start, lo, hi)]
+    row = conn.execute(select(_first(P.created_at, pw).label("p0"), _first(P.created_at, pw, True).label("p1"),
+                              _first(W.window_start, ww).label("w0"),
+                              _first(W.window_start, ww, True).label("w1"))).one()
+    if row.p0 is None:
+        return True  # no posts there: the windows' (empty) answer is exact
+    return (row.w0 is not None and utc(row.w0) == _floor_w(row.p0)
+            and utc(row.w1) == _floor_w(row.p1))
+
+
+def _windows_plan(conn: Connection, cuts: list[datetime], bucket: str | None,
+                  tags: list[str] | None = None) -> tuple[list[Span], list[Span]] | None:
+    """``(whole windows, edges)`` when this read should come from trend windows, else None (read predictions).
+
+    Windows when the bucket is an hour or a day or the range (its last cut interval) is at least
+    ``WINDOWS_MIN_SPAN``, at most one hashtag is filtered on (per-tag windows would count a post once per tag),
+    and the cover check passes.
+    """
+    if tags is not None and len(tags) > 1:
+        return None
+    if bucket not in ("hour", "day") and utc(cuts[-1]) - utc(cuts[-2]) < WINDOWS_MIN_SPAN:  # type: ignore[operator]
+        return None
+    whole, edges = _split(cuts)
+    if not whole or not _windows_cover(conn, whole):
+        return None
+    return whole, edges
+
+
+def _ones(cond: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((cond, 1), else_=0)
+
+
+def _source(whole: list[Span], edges: list[Span], tag: TagCond | None, emotions: bool = False) -> Subquery:
+    """Rows ``ts, hashtag, volume, negative, neutral, positive, score_sum[, emo_<emotion>...]``.
+
+    Whole windows come from ``trend_windows`` (global when ``tag`` is None, else the hashtags ``tag`` accepts);
+    the edges from ``predictions`` (joined to ``post_hashtags`` for hashtags), one row per post.
+    """
+    wcols: list[Any] = [W.window_start.label("ts"), W.hashtag.label("hashtag"), W.volume.label("volume"),
+                        *[W[s].label(s) for s in SENTIMENTS], (W.mean_score * W.volume).label("score_sum")]
+    if emotions:
+        wcols += [W.emotions[e].as_integer().label(f"emo_{e}") for e in EMOTIONS]
+    wq = select(*wcols).where(W.window_s == WINDOW_S, W.hashtag == "" if tag is None else tag(W.hashtag),
+                              _any_range(W.window_start, whole))
+    if not edges:
+        return wq.subquery("u")
+    ts = P.created_at if tag is None else H.created_at
+    rcols: list[Any] = [ts.label("ts"), literal_column("''", String()).label("hashtag") if tag is None else H.hashtag,
+                        literal_column("1", Integer()).label("volume"),
+                        *[_ones(P.sentiment == s).label(s) for s in SENTIMENTS],
+                        type_coerce(P.sentiment_score, Float()).label("score_sum")]
+    if emotions:
+        rcols += [_ones(P.emotion == e).label(f"emo_{e}") for e in EMOTIONS]
+    rq = select(*rcols).where(_any_range(ts, edges))
+    if tag is not None:
+        rq = rq.select_from(_HT.join(_PT, P.post_id == H.post_id)).where(tag(H.hashtag))
+    return union_all(wq, rq).subquery("u")
+
+
+def _tag_equals(tags: list[str] | None) -> TagCond | None:
+    """Rows of the one filtered hashtag, or None (global windows) without a filter."""
+    if not tags:
+        return None
+    tag = tags[0]
+    return lambda c: c == tag
+
+
+def _any_tag(c: Any) -> ColumnElement[bool]:
+    return c != ""
+
+
+def _sums(u: Subquery, *names: str) -> list[ColumnElement[Any]]:
+    return [func.coalesce(func.sum(u.c[n]), 0).label(n) for n in names]
+
+
+def _mean(u: Subquery) -> ColumnElement[float]:
+    """Σ(mean·volume) / Σ volume: the mean score of every post the rows stand for."""
+    return (func.sum(u.c.score_sum) / func.nullif(func.sum(u.c.volume), 0)).label("mean_score")
+
+
 # ------------------------------------------------------------------------------------------ overview
 
 
@@ -116,6 +283,13 @@ def data_extent(conn: Connection) -> dict[str, Any]:
 def sentiment_over_time(conn: Connection, start: datetime, end: datetime, bucket: str,
                         hashtags: list[str] | None = None) -> list[dict[str, Any]]:
     """Per bucket: ``bucket, negative, neutral, positive, volume, mean_score`` (buckets with posts only)."""
+    tags = _tags(hashtags) or None
+    plan = _windows_plan(conn, [start, end], bucket, tags)
+    if plan:
+        u = _source(*plan, _tag_equals(tags))
+        b = bucket_expr(conn, u.c.ts, bucket).label("bucket")
+        q = select(b, *_sums(u, *SENTIMENTS, "volume"), _mean(u)).group_by(b).order_by(b)
+        return _rows(conn.execute(q))
     b = bucket_expr(conn, P.created_at, bucket).label("bucket")
     q = (select(b, *[_count_if(P.sentiment == s).label(s) for s in SENTIMENTS],
                 func.count().label("volume"), func.avg(P.sentiment_score).label("mean_score"))
@@ -129,6 +303,11 @@ def sentiment_over_time(conn: Connection, start: datetime, end: datetime, bucket
 def sentiment_summary(conn: Connection, start: datetime, end: datetime,
                       hashtags: list[str] | None = None) -> dict[str, Any]:
     """Totals over the range: ``negative, neutral, positive, volume, mean_score``."""
+    tags = _tags(hashtags) or None
+    plan = _windows_plan(conn, [start, end], None, tags)
+    if plan:
+        u = _source(*plan, _tag_equals(tags))
+        return dict(conn.execute(select(*_sums(u, *SENTIMENTS, "volume"), _mean(u))).one()._mapping)
     q = (select(*[_count_if(P.sentiment == s).label(s) for s in SENTIMENTS],
                 func.count().label("volume"), func.avg(P.sentiment_score).label("mean_score"))
          .where(_range(P.created_at, start, end)))
@@ -146,6 +325,13 @@ def emotion_over_time(conn: Connection, start: datetime, end: datetime, bucket: 
     """Per bucket: ``bucket, <one count per emotion>, volume`` for the fused, text or image emotion."""
     if modality not in _EMOTION_COL:
         raise ValueError(f"modality must be one of {tuple(_EMOTION_COL)}, not {modality!r}")
+    tags = _tags(hashtags) or None
+    plan = _windows_plan(conn, [start, end], bucket, tags) if modality == "fused" else None
+    if plan:
+        u = _source(*plan, _tag_equals(tags), emotions=True)
+        b = bucket_expr(conn, u.c.ts, bucket).label("bucket")
+        emo = [func.sum(u.c[f"emo_{e}"]).label(e) for e in EMOTIONS]
+        return _rows(conn.execute(select(b, *emo, *_sums(u, "volume")).group_by(b).order_by(b)))
     col = _EMOTION_COL[modality]
     b = bucket_expr(conn, P.created_at, bucket).label("bucket")
     q = (select(b, *[_count_if(col == e).label(e) for e in EMOTIONS], func.count().label("volume"))
@@ -190,6 +376,18 @@ def top_hashtags(conn: Connection, start: datetime, end: datetime, limit: int = 
     """
     if order not in _ORDERS:
         raise ValueError(f"order must be one of {_ORDERS}, not {order!r}")
+    plan = _windows_plan(conn, [start, end], None)
+    if plan:
+        u = _source(*plan, _any_tag)
+        volume = func.sum(u.c.volume)
+        mean = _mean(u)
+        q = select(u.c.hashtag, volume.label("volume"), *_sums(u, *SENTIMENTS), mean).group_by(u.c.hashtag)
+        if min_volume > 1:
+            q = q.having(volume >= int(min_volume))
+        wby = {"volume": [volume.desc(), u.c.hashtag],
+               "positive": [mean.desc(), volume.desc(), u.c.hashtag],
+               "negative": [mean.asc(), volume.desc(), u.c.hashtag]}[order]
+        return _rows(conn.execute(q.order_by(*wby).limit(_limit(limit))))
     volume = func.count().label("volume")
     mean = func.avg(P.sentiment_score).label("mean_score")
     q = (select(H.hashtag, volume, *[_count_if(P.sentiment == s).label(s) for s in SENTIMENTS], mean)
@@ -210,6 +408,19 @@ def hashtag_movers(conn: Connection, start: datetime, end: datetime, limit: int 
     Rows: ``hashtag, volume, previous, change, mean_score, previous_score`` ordered by ``|change|``.
     """
     prev_start = utc(start) - (utc(end) - utc(start))  # type: ignore[operator]
+    plan = _windows_plan(conn, [prev_start, start, end], None)
+    if plan:
+        u = _source(*plan, _any_tag)
+        now = u.c.ts >= _bound(start)
+        vol_now = func.sum(case((now, u.c.volume), else_=0))
+        vol_prev = func.sum(case((~now, u.c.volume), else_=0))
+        wchange = vol_now - vol_prev
+        q = (select(u.c.hashtag, vol_now.label("volume"), vol_prev.label("previous"), wchange.label("change"),
+                    (func.sum(case((now, u.c.score_sum))) / func.nullif(vol_now, 0)).label("mean_score"),
+                    (func.sum(case((~now, u.c.score_sum))) / func.nullif(vol_prev, 0)).label("previous_score"))
+             .group_by(u.c.hashtag).order_by(func.abs(wchange).desc(), vol_now.desc(), u.c.hashtag)
+             .limit(_limit(limit)))
+        return _rows(conn.execute(q))
     cur = H.created_at >= _bound(start)
     cur_n = _count_if(cur)
     prev_n = _count_if(~cur)
@@ -230,6 +441,14 @@ def hashtag_sparklines(conn: Connection, tags: list[str], start: datetime, end: 
     """Per hashtag and bucket: ``hashtag, bucket, volume, mean_score`` for the given tags."""
     if not tags:
         return []
+    plan = _windows_plan(conn, [start, end], bucket)
+    if plan:
+        wanted = _tags(tags)
+        u = _source(*plan, lambda c: c.in_(wanted))
+        b = bucket_expr(conn, u.c.ts, bucket).label("bucket")
+        q = (select(u.c.hashtag, b, func.sum(u.c.volume).label("volume"), _mean(u))
+             .group_by(u.c.hashtag, b).order_by(u.c.hashtag, b))
+        return _rows(conn.execute(q))
     b = bucket_expr(conn, H.created_at, bucket).label("bucket")
     q = (select(H.hashtag, b, func.count().label("volume"), func.avg(P.sentiment_score).label("mean_score"))
          .select_from(_HT.join(_PT, P.post_id == H.post_id))
@@ -248,6 +467,15 @@ def search_hashtags(conn: Connection, prefix: str, limit: int = 20, start: datet
     """Hashtags starting with ``prefix`` (``#`` and case ignored; LIKE wildcards escaped), most used first:
     ``hashtag, volume`` (counted in ``[start, end)`` when given)."""
     prefix = prefix.strip().lstrip("#").lower()[:100]
+    plan = _windows_plan(conn, [start, end], None) if start is not None and end is not None else None
+    if plan:
+        def matches(c: Any) -> ColumnElement[bool]:
+            return c.like(_like_prefix(prefix), escape="\\") if prefix else c != ""
+
+        u = _source(*plan, matches)
+        volume = func.sum(u.c.volume)
+        q = select(u.c.hashtag, volume.label("volume")).group_by(u.c.hashtag)
+        return _rows(conn.execute(q.order_by(volume.desc(), u.c.hashtag).limit(_limit(limit))))
     q = select(H.hashtag, func.count().label("volume")).group_by(H.hashtag)
     if prefix:
         q = q.where(H.hashtag.like(_like_prefix(prefix), escape="\\"))

@@ -32,6 +32,13 @@ NAMING = {
 }
 
 
+# Columns carried in the leaves of the covering indexes (PostgreSQL ``INCLUDE``; frozen copies in migration 0002).
+CREATED_AT_INCLUDE = ["sentiment", "sentiment_score", "emotion", "text_emotion", "image_emotion", "text_sentiment",
+                      "image_sentiment"]
+PROCESSED_AT_INCLUDE = ["latency_ms", "cached", "model_version", "fusion"]
+POST_HASHTAGS_CREATED_AT_INCLUDE = ["hashtag", "post_id"]
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -81,8 +88,9 @@ class PredictionRow(Base):
     cached: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
     __table_args__ = (
-        Index("ix_predictions_created_at", "created_at"),
-        Index("ix_predictions_processed_at", "processed_at"),
+        # Covering on PostgreSQL (INCLUDE), so the dashboard's aggregates are index-only scans; plain on SQLite.
+        Index("ix_predictions_created_at", "created_at", postgresql_include=CREATED_AT_INCLUDE),
+        Index("ix_predictions_processed_at", "processed_at", postgresql_include=PROCESSED_AT_INCLUDE),
         Index("ix_predictions_sentiment_created_at", "sentiment", "created_at"),
     )
 
@@ -98,7 +106,10 @@ class PostHashtagRow(Base):
     hashtag: Mapped[str] = mapped_column(String(100), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
-    __table_args__ = (Index("ix_post_hashtags_hashtag_created_at", "hashtag", "created_at"),)
+    __table_args__ = (
+        Index("ix_post_hashtags_hashtag_created_at", "hashtag", "created_at"),
+        Index("ix_post_hashtags_created_at", "created_at", postgresql_include=POST_HASHTAGS_CREATED_AT_INCLUDE),
+    )
 
 
 class TrendWindowRow(Base):

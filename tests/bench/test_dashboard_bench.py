@@ -1,7 +1,8 @@
 """Benchmark: every dashboard page's queries on 1,000,000 predictions in PostgreSQL (prints figures; no asserts
 on time). Run with ``.venv/bin/pytest -m bench -s tests/bench/test_dashboard_bench.py``.
 
-The posts are spread evenly over the last 30 days (about 33,000 a day), each with one or two of 300 hashtags.
+The posts are spread evenly over the last 30 days (about 33,000 a day), each with one or two of 600 hashtags, and
+``trend_windows`` holds their per-minute windows (global and per hashtag), as the stream worker would have written.
 A page's time is the sum of its queries' times, warm (median of 3 runs after one cold run), the way the
 dashboard runs them on a cache miss.
 """
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Connection, create_engine, text
 
+from moodstream.labels import EMOTIONS, SENTIMENTS
 from storage import queries as q
 
 pytestmark = pytest.mark.bench
@@ -28,6 +30,19 @@ EMO_PROBS = ('{"anger": 0.05, "disgust": 0.05, "fear": 0.05, "joy": 0.6, "sadnes
              '"neutral": 0.05}')
 MODS = ('{"text": {"sentiment": ' + SENT_PROBS + ', "emotion": ' + EMO_PROBS + ', "faces": null}, '
         '"image": {"sentiment": ' + SENT_PROBS + ', "emotion": ' + EMO_PROBS + ', "faces": 1}}')
+
+_WINDOW = "to_timestamp(floor(extract(epoch FROM p.created_at) / 60) * 60)"
+_WINDOW_AGG = (f"count(*), {', '.join(f'count(*) FILTER (WHERE p.sentiment = {s!r})' for s in SENTIMENTS)}, "
+               "round(avg(p.sentiment_score)::numeric, 6)::float8, json_build_object("
+               + ", ".join(f"{e!r}, count(*) FILTER (WHERE p.emotion = {e!r})" for e in EMOTIONS) + "), now()")
+# The worker's per-minute windows (storage.trends), derived from the generated predictions in one statement.
+TREND_WINDOWS_SQL = f"""
+    INSERT INTO trend_windows (window_start, hashtag, window_s, volume, negative, neutral, positive, mean_score,
+                               emotions, updated_at)
+    SELECT {_WINDOW}, '', 60, {_WINDOW_AGG} FROM predictions p GROUP BY 1
+    UNION ALL
+    SELECT {_WINDOW}, h.hashtag, 60, {_WINDOW_AGG}
+    FROM post_hashtags h JOIN predictions p ON p.post_id = h.post_id GROUP BY 1, h.hashtag"""
 
 SEED_SQL = [
     f"""INSERT INTO posts (id, created_at, text, author, lang, source, has_image)
@@ -58,7 +73,8 @@ SEED_SQL = [
     """INSERT INTO dead_letters (source_key, post_id, stage, reason, failed_at)
         SELECT 'posts:0:' || g, NULL, 'validate', 'not valid JSON: Expecting value', now() - g * interval '1 minute'
         FROM generate_series(1, 5000) g""",
-    "ANALYZE",
+    TREND_WINDOWS_SQL,
+    "VACUUM ANALYZE",  # what autovacuum does to a table after bulk inserts (sets the visibility map)
 ]
 
 
@@ -119,8 +135,10 @@ def test_dashboard_queries_on_a_million_predictions(pg_url: str) -> None:
         c.execute(text(SEED_SQL[-1]))
         n = c.execute(text("SELECT count(*) FROM predictions")).scalar()
         tags = c.execute(text("SELECT count(*) FROM post_hashtags")).scalar()
-    print(f"\nseeded {n:,} predictions, {tags:,} hashtag rows in {time.perf_counter() - t:.1f} s")
-    assert n == N
+        windows = c.execute(text("SELECT count(*), sum(volume) FILTER (WHERE hashtag = '') FROM trend_windows")).one()
+    print(f"\nseeded {n:,} predictions, {tags:,} hashtag rows, {windows[0]:,} trend windows "
+          f"in {time.perf_counter() - t:.1f} s")
+    assert n == N == windows[1]
 
     now = datetime.now(UTC)
     print(f"{'page':<14} {'range':>8} {'bucket':>7} {'cold s':>8} {'warm s':>8}")

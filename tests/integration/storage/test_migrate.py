@@ -44,7 +44,7 @@ def test_fresh_upgrade_creates_exactly_the_metadata(db_url: str) -> None:
     fks = {(fk["referred_table"], tuple(fk["constrained_columns"])) for fk in insp.get_foreign_keys("predictions")}
     assert fks == {("posts", ("post_id",))}
     engine.dispose()
-    assert current_revision(db_url) == head_revision() == "0001_initial"
+    assert current_revision(db_url) == head_revision() == "0002_covering_indexes"
     assert schema_diffs(db_url) == []
 
 
@@ -109,3 +109,39 @@ def test_upgrade_of_unreachable_database_is_one_clear_line() -> None:
     with pytest.raises(DatabaseUnavailable) as err:
         upgrade(f"postgresql://moody:hunter2@127.0.0.1:{port}/x")
     assert "hunter2" not in str(err.value) and "\n" not in str(err.value) and f":{port}/x" in str(err.value)
+
+
+def test_upgrade_from_0001_and_downgrade(db_url: str) -> None:
+    """0002 on a database already at 0001 (with rows) reaches the models exactly; its downgrade restores 0001."""
+    from alembic import command
+
+    from storage.migrate import alembic_config
+
+    def alembic(fn, rev: str) -> None:
+        engine = make_engine(db_url)
+        with engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            fn(cfg, rev)
+        engine.dispose()
+
+    alembic(command.upgrade, "0001_initial")
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO posts (id, created_at, has_image) VALUES ('p', '2026-01-01', false)"))
+        conn.execute(text("INSERT INTO post_hashtags (post_id, hashtag, created_at) VALUES ('p', 'x', '2026-01-01')"))
+    alembic(command.upgrade, "head")
+    assert schema_diffs(db_url) == []
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            defs = dict(conn.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN "
+                                          "('ix_predictions_created_at', 'ix_predictions_processed_at')")).all())
+        assert "INCLUDE (sentiment, sentiment_score" in defs["ix_predictions_created_at"]
+        assert "INCLUDE (latency_ms, cached, model_version, fusion)" in defs["ix_predictions_processed_at"]
+    alembic(command.downgrade, "0001_initial")
+    indexes = {i["name"]: i for i in inspect(engine).get_indexes("predictions")}
+    assert "ix_post_hashtags_created_at" not in {i["name"] for i in inspect(engine).get_indexes("post_hashtags")}
+    assert not indexes["ix_predictions_created_at"].get("include_columns")
+    alembic(command.upgrade, "head")
+    assert schema_diffs(db_url) == [] and current_revision(db_url) == "0002_covering_indexes"
+    engine.dispose()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, func, select
 
 from moodstream.labels import EMOTIONS, SENTIMENTS
 from storage import queries as q
@@ -236,7 +236,8 @@ def test_empty_database(db_url: str) -> None:
 
 
 def test_each_query_is_one_statement_with_bound_parameters(db) -> None:
-    """Every chart query is one statement; user strings never appear in the SQL text."""
+    """Every chart query is one aggregate statement (after at most one trend-window check); user strings never
+    appear in the SQL text."""
     engine, _, now = db
     statements: list[tuple[str, object]] = []
     event.listen(engine, "before_cursor_execute", lambda *a: statements.append((a[2], a[3])))
@@ -258,6 +259,128 @@ def test_each_query_is_one_statement_with_bound_parameters(db) -> None:
         for call in calls:
             statements.clear()
             call(c)
-            assert len(statements) == 1
-            sql, _params = statements[0]
-            assert "marker" not in sql
+            checks = [sql for sql, _ in statements if "p0" in sql and "trend_windows" in sql]
+            assert len(checks) <= 1 and len(statements) - len(checks) == 1
+            assert not any("marker" in sql for sql, _ in statements)
+
+
+# ------------------------------------------------------------------ trend windows vs predictions
+
+
+@pytest.fixture
+def windowed(db_url: str, fx):
+    """(engine, t0): 300 posts over ~2.9 days written like the worker does (trend windows included).
+
+    Posts come in pairs 23.4 s apart, so many minutes hold two posts, at off-minute seconds.
+    """
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
+    from storage.repository import upsert_predictions
+
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    t0 = datetime(2026, 5, 1, 0, 0, 7, 250_000, tzinfo=UTC)
+    records = []
+    for i in range(300):
+        created = t0 + timedelta(seconds=(i // 2) * 1700 + (i % 2) * 23.4)
+        tags = [f"t{i % 5}", "all"] if i % 3 else [f"t{i % 7}"]
+        records.append(fx.make_record(i, image=i % 2 == 0, text=i % 4 != 0, hashtags=tags,
+                                      created_at=created))
+    upsert_predictions(engine, records, window_s=60)
+    yield engine, t0
+    engine.dispose()
+
+
+def _same(a: object, b: object) -> None:
+    """Equal, with floats to 1e-6 (trend windows store mean scores rounded to 6 digits)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys()
+        for k in a:
+            _same(a[k], b[k])
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), (a, b)
+        for x, y in zip(a, b, strict=True):
+            _same(x, y)
+    elif isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, abs=1e-6)
+    else:
+        assert a == b
+
+
+def _window_calls(t0: datetime) -> dict[str, object]:
+    # Unaligned ends that cut through two-post minutes (posts at t0 + k*1700 s and 23.4 s later).
+    start = t0 + timedelta(seconds=10 * 1700 + 11)
+    end = t0 + timedelta(seconds=120 * 1700 + 3.5)
+    mid = start + timedelta(hours=24)  # a 24 h range with data in the previous period too
+    return {
+        "over_time_hour": lambda c: q.sentiment_over_time(c, start, end, "hour"),
+        "over_time_day_tag": lambda c: q.sentiment_over_time(c, start, end, "day", ["#T1"]),
+        "over_time_minute_long": lambda c: q.sentiment_over_time(c, start, end, "minute"),
+        "over_time_two_tags": lambda c: q.sentiment_over_time(c, start, end, "hour", ["t1", "all"]),
+        "summary": lambda c: q.sentiment_summary(c, start, end),
+        "summary_tag": lambda c: q.sentiment_summary(c, start, end, ["all"]),
+        "emotions_fused": lambda c: q.emotion_over_time(c, start, end, "hour"),
+        "emotions_fused_tag": lambda c: q.emotion_over_time(c, start, end, "day", "fused", ["t2"]),
+        "emotions_text": lambda c: q.emotion_over_time(c, start, end, "hour", "text"),
+        "top_volume": lambda c: q.top_hashtags(c, start, end, 10),
+        "top_positive": lambda c: q.top_hashtags(c, start, end, 10, "positive", 3),
+        "top_negative": lambda c: q.top_hashtags(c, start, end, 10, "negative", 3),
+        "movers": lambda c: q.hashtag_movers(c, mid, end, 10),
+        "sparklines": lambda c: q.hashtag_sparklines(c, ["t1", "all", "none"], start, end, "hour"),
+        "search": lambda c: q.search_hashtags(c, "", 50, start, end),
+        "search_prefix": lambda c: q.search_hashtags(c, "#T", 50, start, end),
+    }
+
+
+def test_trend_windows_and_predictions_give_the_same_numbers(windowed) -> None:
+    """Each long-range read answered from trend windows equals the same read from predictions alone."""
+    from storage.tables import TrendWindowRow
+
+    engine, t0 = windowed
+    calls = _window_calls(t0)
+    start, end = t0 + timedelta(seconds=10 * 1700 + 11), t0 + timedelta(seconds=120 * 1700 + 3.5)
+    with engine.connect() as c:
+        assert q._windows_plan(c, [start, end], "hour") is not None
+        from_windows = {name: call(c) for name, call in calls.items()}
+    with engine.begin() as c:
+        c.execute(TrendWindowRow.__table__.delete())
+    with engine.connect() as c:
+        assert q._windows_plan(c, [start, end], "hour") is None  # no windows: predictions
+        from_predictions = {name: call(c) for name, call in calls.items()}
+    for name in calls:
+        assert from_windows[name], name  # every call has data to compare
+        _same(from_windows[name], from_predictions[name])
+    summary = from_windows["summary"]
+    assert summary["volume"] == sum(r["volume"] for r in from_windows["over_time_hour"])
+    assert {r["hashtag"] for r in from_windows["search_prefix"]} == {f"t{i}" for i in range(7)}
+
+
+def test_windows_missing_at_an_end_fall_back_to_predictions(windowed) -> None:
+    """Posts loaded without their windows (here: the newest minute's windows removed) are still counted."""
+    from storage.tables import TrendWindowRow
+
+    engine, t0 = windowed
+    start, end = t0, t0 + timedelta(days=4)
+    with engine.connect() as c:
+        expected = q.sentiment_summary(c, start, end)
+    tw = TrendWindowRow.__table__
+    with engine.begin() as c:
+        last = c.execute(select(func.max(tw.c.window_start))).scalar_one()
+        c.execute(tw.delete().where(tw.c.window_start == last))
+    with engine.connect() as c:
+        assert q._windows_plan(c, [start, end], None) is None
+        assert q.sentiment_summary(c, start, end) == expected
+        assert expected["volume"] == 300
+
+
+def test_window_split_of_a_range() -> None:
+    t = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+    whole, edges = q._split([t + timedelta(seconds=30), t + timedelta(minutes=10, seconds=5)])
+    assert whole == [(t + timedelta(minutes=1), t + timedelta(minutes=10))]
+    assert edges == [(t + timedelta(seconds=30), t + timedelta(minutes=1)),
+                     (t + timedelta(minutes=10), t + timedelta(minutes=10, seconds=5))]
+    # an interior cut inside a minute leaves that minute to predictions
+    whole, edges = q._split([t, t + timedelta(minutes=5, seconds=1), t + timedelta(minutes=9)])
+    assert whole == [(t, t + timedelta(minutes=5)), (t + timedelta(minutes=6), t + timedelta(minutes=9))]
+    assert edges == [(t + timedelta(minutes=5), t + timedelta(minutes=6))]
+    assert q._split([t, t + timedelta(seconds=59)]) == ([], [(t, t + timedelta(seconds=59))])
