@@ -10,6 +10,11 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 
+def max_message_bytes(image_max_bytes: int) -> int:
+    """The producer's request size limit: room for the largest accepted image (twice), at least 1 MiB."""
+    return max(1_048_576, image_max_bytes * 2)
+
+
 class Outputs(Protocol):
     async def send_many(self, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> None: ...
 

@@ -22,7 +22,7 @@ from streams.cache import Cache, content_key
 from streams.classifier import ClassifierClient
 from streams.dlq import dead_letter, dlq_message
 from streams.fetch import FetchError, ImageFetcher
-from streams.outputs import Outputs
+from streams.outputs import Outputs, max_message_bytes
 from streams.persist import Store
 from streams.records import RawRecord
 from streams.retry import retry_forever
@@ -198,7 +198,8 @@ class Pipeline:
             await asyncio.gather(
                 self.outputs.send_many(s.topic_predictions, [(w.post.id.encode(), w.prediction.to_json())
                                                              for w in stored if w.prediction is not None]),
-                self.outputs.send_many(s.topic_dlq, [dlq_message(d) for d in dead]),
+                self.outputs.send_many(s.topic_dlq, [dlq_message(d, max_message_bytes(s.image_max_bytes))
+                                                     for d in dead]),
             )
 
         await retry_forever(send, "kafka producer", transient=lambda e: True, cap_s=s.db_retry_max_s)

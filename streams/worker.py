@@ -15,7 +15,7 @@ from streams.app import create_app
 from streams.cache import make_cache
 from streams.classifier import ClassifierClient, make_client
 from streams.fetch import ImageFetcher
-from streams.outputs import KafkaOutputs
+from streams.outputs import KafkaOutputs, max_message_bytes
 from streams.persist import Store
 from streams.pipeline import Pipeline
 from streams.trends import TrendTracker
@@ -30,7 +30,7 @@ def build_pipeline(settings: Settings, classifier: ClassifierClient, *, engine: 
 
     engine = engine if engine is not None else make_engine(settings.database_url, settings=settings)
     store = Store(engine, settings.db_retry_max_s, settings.trend_window_s)
-    outputs = KafkaOutputs(aiokafka_config(settings), max_request_size=max(1_048_576, settings.image_max_bytes * 2))
+    outputs = KafkaOutputs(aiokafka_config(settings), max_request_size=max_message_bytes(settings.image_max_bytes))
     detector = AlertDetector(store, outputs, settings.topic_alerts, window_s=settings.trend_window_s,
                              baseline_windows=settings.alert_baseline_windows, min_volume=settings.alert_min_volume,
                              threshold=settings.alert_threshold)

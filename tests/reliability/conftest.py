@@ -1,0 +1,217 @@
+"""Reliability suite fixtures: the stream-test fixtures re-exported, the classifier choice, hostile servers, the table.
+
+Reuses ``tests/integration/streams`` (its ``conftest.py`` fixtures, ``stream_helpers``, ``tcp_proxy``, the lexicon
+stand-in) instead of copying them. Every fault test appends a ``FaultRow`` to ``harness.RESULTS``; at the end of the
+session the table is printed and written to ``<pytest basetemp>/reliability.json``.
+"""
+
+from __future__ import annotations
+
+import http.server
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+STREAMS_TESTS = ROOT / "tests" / "integration" / "streams"
+for p in (str(STREAMS_TESTS), str(HERE)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+
+def _load_streams_conftest() -> Any:
+    """The stream tests' conftest as a module of its own name (pytest may load it too, under another name)."""
+    spec = importlib.util.spec_from_file_location("_moodstream_streams_conftest", STREAMS_TESTS / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_sc = _load_streams_conftest()
+# Re-exported fixtures (pytest registers fixtures by the names a conftest module holds).
+stream_env = _sc.stream_env
+worker_factory = _sc.worker_factory
+proxy_factory = _sc.proxy_factory
+image_server = _sc.image_server
+db = _sc.db
+
+import harness  # noqa: E402  (needs the sys.path entries above)
+
+# ------------------------------------------------------------------------------------------ classifier
+
+
+def _real_pipeline_ready() -> tuple[bool, str]:
+    if not (ROOT / "serving" / "pack" / "manifest.json").is_file():
+        return False, "serving/pack/manifest.json is missing"
+    try:
+        importlib.import_module("serving.pipeline")
+    except Exception as e:  # being written by others; fall back to the stand-in
+        return False, f"serving.pipeline does not import: {type(e).__name__}: {e}"
+    return True, "serving/pack/manifest.json present and serving.pipeline imports"
+
+
+@pytest.fixture(scope="session")
+def classifier_choice() -> tuple[str, str]:
+    """(``--model`` spec, why): the real in-process pipeline when it is ready, else the lexicon STAND-IN."""
+    forced = os.environ.get("MOODSTREAM_RELIABILITY_MODEL")
+    if forced:
+        choice = (forced, "MOODSTREAM_RELIABILITY_MODEL")
+    else:
+        ok, why = _real_pipeline_ready()
+        choice = ("serving.pipeline:load_pipeline", why) if ok else \
+            (f"{STREAMS_TESTS / 'lexicon_classifier.py'}:LexiconClassifier", f"stand-in: {why}")
+    harness.META["classifier"] = {"model": choice[0], "why": choice[1]}
+    return choice
+
+
+@pytest.fixture
+def classifier_spec(classifier_choice: tuple[str, str]) -> str:
+    """Overrides the stream tests' fixture of the same name (used by ``worker_factory``)."""
+    return classifier_choice[0]
+
+
+# ------------------------------------------------------------------------------------------ servers
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    """Image URLs that misbehave: slow headers, endless bodies, slow trickles, redirects to internal addresses."""
+
+    images: dict[str, bytes] = {}
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        try:
+            if path == "/slow":  # never answers within the fetch timeout
+                time.sleep(30)
+                return
+            if path == "/endless":  # an endless body as fast as the socket takes it, no Content-Length
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.end_headers()
+                chunk = b"\xff" * 65536
+                while True:
+                    self.wfile.write(chunk)
+            if path == "/drip":  # an endless body, one byte every 100 ms
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.end_headers()
+                while True:
+                    self.wfile.write(b"\x00")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            if path == "/redirect":  # ?to=<url>
+                to = self.path.split("to=", 1)[1] if "to=" in self.path else "/"
+                from urllib.parse import unquote
+
+                self.send_response(302)
+                self.send_header("Location", unquote(to))
+                self.end_headers()
+                return
+            if path.startswith("/img/") and path[5:] in self.images:
+                body = self.images[path[5:]]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            self.send_response(404)
+            self.end_headers()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def hostile_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A misbehaving image server on 127.0.0.1 (``/slow``, ``/endless``, ``/drip``, ``/redirect?to=``, ``/img/X``).
+
+    ``@pytest.mark.hostile_host("127.0.0.2")`` binds it to another loopback address.
+    """
+    import hostile
+
+    _Hostile.images = hostile.images()
+    marker = request.node.get_closest_marker("hostile_host")
+    host = marker.args[0] if marker else "127.0.0.1"
+    srv = http.server.ThreadingHTTPServer((host, 0), _Hostile)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://{host}:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+class RedisServer:
+    """A private ``redis-server`` (no persistence) that a test may stop and start again on the same port."""
+
+    def __init__(self, log: Path) -> None:
+        self.port = _sc.free_port()
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisServer:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        f = self.log.open("ab")
+        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=f, stderr=subprocess.STDOUT)
+        f.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("private redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    r = RedisServer(tmp_path / "redis.log").start()
+    yield r
+    r.stop()
+
+
+# ------------------------------------------------------------------------------------------ report
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "hostile_host(addr): bind the hostile image server to this address")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if not harness.RESULTS and not harness.BAD_INPUT:
+        return
+    text = harness.render_table()
+    terminalreporter.write_sep("=", "moodstream reliability: faults")
+    terminalreporter.write_line(text)
+    try:
+        base = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    except Exception:
+        base = Path("/tmp")
+    out = Path(base) / "reliability.json"
+    out.write_text(json.dumps(harness.as_json(), indent=2, default=str))
+    terminalreporter.write_line(f"reliability table written to {out}")
