@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     )
     serve_request_timeout_s: float = Field(60.0, gt=0, description="worker -> Serve call timeout")
     serve_retries: int = Field(3, ge=0, description="worker retries of a failed Serve call")
+    serve_outage_max_s: float = Field(
+        600.0, ge=0, description="how long the worker waits for the classifier to come back before dead-lettering"
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when present, else CPU")
     torch_threads: int | None = Field(None, ge=1, description="intra-op threads per model replica")
 

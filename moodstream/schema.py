@@ -102,15 +102,19 @@ class Post(BaseModel):
     def _tags(cls, v: list[str] | None) -> list[str] | None:
         if v is None:
             return None
-        return list(dict.fromkeys(t.lstrip("#").lower()[:100] for t in v if t and t.lstrip("#")))
+        tags = (t.replace("\x00", "").lstrip("#").lower()[:100] for t in v)
+        return list(dict.fromkeys(t for t in tags if t))
 
-    @field_validator("text")
+    @field_validator("id", "text", "author", "lang", "source", mode="after")
     @classmethod
     def _no_nul(cls, v: str | None) -> str | None:
+        """NUL characters carry no meaning in a post and PostgreSQL text cannot store them."""
         return v.replace("\x00", "") if v is not None else None
 
     @model_validator(mode="after")
     def _content(self) -> Post:
+        if not self.id:
+            raise ValueError("id is empty")
         if not (self.text and self.text.strip()) and self.image is None:
             raise ValueError("post has no text and no image")
         if self.hashtags is None:

@@ -12,6 +12,7 @@ import base64
 import inspect
 import logging
 import random
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -127,35 +128,47 @@ class HttpClassifierClient:
 
 
 class RetryingClient:
-    """Retries a failing batch call with exponential backoff and jitter; then fails each item."""
+    """Retries a failing batch call with capped exponential backoff and jitter.
+
+    A failed *call* (replica died, HTTP 5xx, timeout, the whole app restarting) is an outage, not bad input:
+    the batch is retried, unacknowledged, until ``outage_max_s`` has passed (and at least ``retries`` times);
+    only then does each item fail to the dead-letter topic. Per-item errors returned by the classifier are
+    passed through untouched.
+    """
 
     def __init__(self, inner: ClassifierClient, retries: int = 3, base_delay_s: float = 0.2,
-                 max_delay_s: float = 5.0) -> None:
+                 max_delay_s: float = 5.0, outage_max_s: float = 600.0) -> None:
         self.inner = inner
         self.retries = retries
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
+        self.outage_max_s = outage_max_s
 
     async def classify(self, items: list[ClassifyItem]) -> list[Result]:
         if not items:
             return []
         last: BaseException | None = None
-        for attempt in range(self.retries + 1):
+        started = time.monotonic()
+        attempt = 0
+        while True:
             if attempt:
                 metrics.classify_retries.inc()
-                delay = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+                delay = min(self.max_delay_s, self.base_delay_s * 2 ** min(attempt - 1, 16))
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))
+            attempt += 1
             try:
                 out = await self.inner.classify(items)
             except Exception as e:  # any backend failure: replica died, HTTP 5xx, timeout...
                 last = e
-                log.warning("classifier call failed (attempt %d/%d): %s", attempt + 1, self.retries + 1, e)
-                continue
-            if len(out) != len(items):
+                log.warning("classifier call failed (attempt %d): %s", attempt, e)
+            else:
+                if len(out) == len(items):
+                    return out
                 last = RuntimeError(f"classifier returned {len(out)} results for {len(items)} items")
-                continue
-            return out
-        reason = f"classification failed after {self.retries + 1} attempts: {type(last).__name__}: {last}"
+            if attempt > self.retries and time.monotonic() - started >= self.outage_max_s:
+                break
+        reason = (f"classification failed after {attempt} attempts over {time.monotonic() - started:.0f}s: "
+                  f"{type(last).__name__}: {last}")
         return [ItemError(reason[:500], "classify") for _ in items]
 
     async def close(self) -> None:
@@ -177,7 +190,7 @@ def make_client(kind: str | None, settings: Settings, model: Any = None) -> Retr
         inner = InProcessClient(model if model is not None else load_inprocess_model(settings))
     else:
         raise ValueError(f"unknown classifier kind {kind!r}")
-    return RetryingClient(inner, retries=settings.serve_retries)
+    return RetryingClient(inner, retries=settings.serve_retries, outage_max_s=settings.serve_outage_max_s)
 
 
 def load_inprocess_model(settings: Settings) -> Any:

@@ -17,6 +17,17 @@ DEFAULT_DATA = Path(os.environ.get("MOODSTREAM_DATA", "../shared/data"))
 PARTS = ("text", "vision", "fusion")
 
 
+def _threads() -> None:
+    """Apply ``MOODSTREAM_TORCH_THREADS`` (1 is much faster than 2 on a shared, oversubscribed box)."""
+    from moodstream.config import get_settings
+
+    n = get_settings().torch_threads
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
 def _start_pack(out: Path) -> None:
     """Make ``out`` a complete pack to train into: a copy of the packaged one when it is not a pack yet."""
     import shutil
@@ -45,7 +56,7 @@ def train(what: str, data: Path, out: Path, seed: int, limit: int | None, mode: 
     elif what == "vision":
         from serving.training.vision import train_vision
 
-        train_vision(data, out, seed=seed, limit=limit, progress=not quiet)
+        train_vision(data, out, seed=seed, limit=limit, progress=not quiet, command=command)
         write_manifest(out)
     else:
         from serving.training.fusion import train_fusion
@@ -77,6 +88,7 @@ def register(app: typer.Typer) -> None:
             fail(f"unknown part {what!r}; choose one of: {', '.join(PARTS)}")
         if not data.is_dir():
             fail(f"data folder {data} does not exist")
+        _threads()
         train(what, data, out, seed, limit, mode, quiet)
 
     @app.command("eval")
@@ -99,6 +111,7 @@ def register(app: typer.Typer) -> None:
             fail(f"unknown split {split!r}; choose train, val or test")
         if not data.is_dir():
             fail(f"data folder {data} does not exist")
+        _threads()
         result = evaluate(dataset, data, split, pack_dir=model_dir, progress=not quiet)
         if json_out is not None:
             write_json(result, json_out)

@@ -110,9 +110,6 @@ def test_serve_replica_killed_and_app_restarted(rate: int, stream_env, hostile_s
 FLAKY = f"{Path(__file__).resolve().parent / 'flaky_classifier.py'}:FlakyClassifier"
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN GAP: streams.classifier.RetryingClient turns a batch whose classifier "
-                   "call still fails after SERVE_RETRIES quick retries (~1.4 s) into per-item ItemErrors, so every "
-                   "valid post of a batch that meets a model-server outage goes to the DLQ instead of the database")
 @pytest.mark.parametrize("classifier_spec", [FLAKY], ids=["fake-flaky-backend"])
 def test_classifier_outage_keeps_valid_posts(classifier_spec, stream_env, worker_factory, db, tmp_path) -> None:
     """A model-server outage (FAKE backend, see flaky_classifier.py) must delay valid posts, not dead-letter them."""
@@ -129,4 +126,4 @@ def test_classifier_outage_keeps_valid_posts(classifier_spec, stream_env, worker
     feed.stop()
     settle(db, env, len(feed.sent_ids), len(feed.sent_invalid), 120, [worker])
     audit(db, env, "classifier backend down 6 s (FAKE)", "fast", feed.sent_ids, feed.sent_invalid,
-          [time.monotonic() - back_at], "xfail: valid posts are dead-lettered during the outage")
+          [time.monotonic() - back_at], "valid posts wait for the classifier, unacknowledged")

@@ -97,8 +97,11 @@ def test_every_bad_post_has_a_readable_reason(raw: bytes, reason: str) -> None:
     assert "\n" not in e.value.reason and len(e.value.reason) < 200
 
 
-def test_null_bytes_are_stripped_from_text() -> None:
-    assert parse_post(post(text="a\u0000b")).text == "ab"
+def test_null_bytes_are_stripped_from_every_string() -> None:
+    p = parse_post(post(id="i\u0000d", text="a\u0000b", author="x\u0000", hashtags=["t\u0000ag", "\u0000"]))
+    assert (p.id, p.text, p.author, p.hashtags) == ("id", "ab", "x", ["tag"])
+    with pytest.raises(PostError, match="id is empty"):
+        parse_post(post(id="\u0000"))
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
