@@ -1,0 +1,247 @@
+"""Face detection with MTCNN (Zhang et al. 2016): our own P/R/O-net modules, box maths and NMS, loading the
+pretrained weights shipped in ``facenet-pytorch`` (whose own code needs torchvision, so it is not imported).
+
+``FaceDetector.detect(image)`` returns ``Face`` boxes (pixel coordinates in the given image) with scores. To keep
+CPU cost bounded, detection runs on a copy whose longer side is at most ``max_side``; boxes are mapped back.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """One detected face: box (x1, y1, x2, y2) in pixels of the input image, and the O-net score."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+
+    @property
+    def area(self) -> float:
+        return max(self.x2 - self.x1, 0.0) * max(self.y2 - self.y1, 0.0)
+
+
+class PNet(nn.Module):
+    """Proposal net: fully convolutional, 12×12 receptive field, stride 2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.prelu1 = nn.Conv2d(3, 10, 3), nn.PReLU(10)
+        self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.conv2, self.prelu2 = nn.Conv2d(10, 16, 3), nn.PReLU(16)
+        self.conv3, self.prelu3 = nn.Conv2d(16, 32, 3), nn.PReLU(32)
+        self.conv4_1 = nn.Conv2d(32, 2, 1)
+        self.conv4_2 = nn.Conv2d(32, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.pool1(self.prelu1(self.conv1(x)))
+        x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
+        return self.conv4_2(x), self.conv4_1(x).softmax(1)
+
+
+class RNet(nn.Module):
+    """Refine net on 24×24 crops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.prelu1 = nn.Conv2d(3, 28, 3), nn.PReLU(28)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2, self.prelu2 = nn.Conv2d(28, 48, 3), nn.PReLU(48)
+        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv3, self.prelu3 = nn.Conv2d(48, 64, 2), nn.PReLU(64)
+        self.dense4, self.prelu4 = nn.Linear(576, 128), nn.PReLU(128)
+        self.dense5_1 = nn.Linear(128, 2)
+        self.dense5_2 = nn.Linear(128, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.pool1(self.prelu1(self.conv1(x)))
+        x = self.pool2(self.prelu2(self.conv2(x)))
+        x = self.prelu3(self.conv3(x))
+        x = self.prelu4(self.dense4(x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)))  # Caffe (W, H, C) flattening
+        return self.dense5_2(x), self.dense5_1(x).softmax(1)
+
+
+class ONet(nn.Module):
+    """Output net on 48×48 crops (box regression, score; landmarks unused here)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.prelu1 = nn.Conv2d(3, 32, 3), nn.PReLU(32)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2, self.prelu2 = nn.Conv2d(32, 64, 3), nn.PReLU(64)
+        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv3, self.prelu3 = nn.Conv2d(64, 64, 3), nn.PReLU(64)
+        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.conv4, self.prelu4 = nn.Conv2d(64, 128, 2), nn.PReLU(128)
+        self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
+        self.dense6_1 = nn.Linear(256, 2)
+        self.dense6_2 = nn.Linear(256, 4)
+        self.dense6_3 = nn.Linear(256, 10)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.pool1(self.prelu1(self.conv1(x)))
+        x = self.pool2(self.prelu2(self.conv2(x)))
+        x = self.pool3(self.prelu3(self.conv3(x)))
+        x = self.prelu4(self.conv4(x))
+        x = self.prelu5(self.dense5(x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)))
+        return self.dense6_2(x), self.dense6_1(x).softmax(1)
+
+
+def mtcnn_weights_dir() -> Path:
+    """``facenet_pytorch/data`` (located without importing facenet_pytorch, which imports torchvision)."""
+    spec = importlib.util.find_spec("facenet_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("install facenet-pytorch (--no-deps) for the MTCNN weights")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, thresh: float, mode: str = "union") -> np.ndarray:
+    """Greedy non-maximum suppression; ``mode`` "union" (IoU) or "min" (overlap / smaller area). Returns indices."""
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
+        inter = w * h
+        denom = np.minimum(area[i], area[rest]) if mode == "min" else area[i] + area[rest] - inter
+        order = rest[inter / denom <= thresh]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _square(b: np.ndarray) -> np.ndarray:
+    """Grow boxes (x1, y1, x2, y2, ...) to squares around their centres."""
+    b = b.copy()
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    side = np.maximum(w, h)
+    b[:, 0] += (w - side) * 0.5
+    b[:, 1] += (h - side) * 0.5
+    b[:, 2] = b[:, 0] + side
+    b[:, 3] = b[:, 1] + side
+    return b
+
+
+def _regress(b: np.ndarray, reg: np.ndarray) -> np.ndarray:
+    b = b.copy()
+    w, h = b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1
+    b[:, 0] += reg[:, 0] * w
+    b[:, 1] += reg[:, 1] * h
+    b[:, 2] += reg[:, 2] * w
+    b[:, 3] += reg[:, 3] * h
+    return b
+
+
+def _crops(image: Image.Image, boxes: np.ndarray, size: int) -> torch.Tensor:
+    """Crop boxes (MTCNN's 1-based inclusive convention; outside the image is black) and resize to size×size
+    (Pillow bilinear, antialiased when shrinking), normalised as the nets expect."""
+    b = np.trunc(boxes[:, :4]).astype(np.int64)
+    out = np.stack([np.asarray(image.crop((int(x1) - 1, int(y1) - 1, int(x2), int(y2))).resize((size, size),
+                                                                                           Image.BILINEAR))
+                    if x2 > x1 and y2 > y1 else np.zeros((size, size, 3), np.uint8) for x1, y1, x2, y2 in b])
+    return _to_input(out)
+
+
+def _to_input(arr: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) → float (N, 3, H, W) scaled to about [-1, 1]."""
+    return (torch.from_numpy(arr).permute(0, 3, 1, 2).float() - 127.5) * 0.0078125
+
+
+class FaceDetector:
+    """MTCNN with the usual thresholds; ``min_face`` in pixels of the (downscaled) detection image."""
+
+    def __init__(
+        self,
+        weights_dir: str | Path | None = None,
+        *,
+        min_face: int = 24,
+        thresholds: tuple[float, float, float] = (0.6, 0.7, 0.9),
+        factor: float = 0.709,
+        max_side: int = 640,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        d = Path(weights_dir) if weights_dir else mtcnn_weights_dir()
+        self.device = torch.device(device)
+        self.pnet, self.rnet, self.onet = PNet(), RNet(), ONet()
+        for net, name in ((self.pnet, "pnet"), (self.rnet, "rnet"), (self.onet, "onet")):
+            net.load_state_dict(torch.load(d / f"{name}.pt", map_location="cpu", weights_only=True), strict=True)
+            net.eval().to(self.device)
+        self.min_face, self.thresholds, self.factor, self.max_side = min_face, thresholds, factor, max_side
+
+    @torch.inference_mode()
+    def detect(self, image: Image.Image) -> list[Face]:
+        """Faces in an RGB image, best first."""
+        w0, h0 = image.size
+        s = min(1.0, self.max_side / max(w0, h0))
+        if s < 1.0:
+            image = image.resize((max(1, round(w0 * s)), max(1, round(h0 * s))), Image.BILINEAR, reducing_gap=2.0)
+        boxes = self._detect(image.convert("RGB"))
+        return [Face(float(b[0] / s), float(b[1] / s), float(b[2] / s), float(b[3] / s), float(b[4])) for b in boxes]
+
+    def _detect(self, image: Image.Image) -> np.ndarray:
+        w, h = image.size
+        dev = self.device
+        t1, t2, t3 = self.thresholds
+        # Stage 1: P-net over an image pyramid.
+        m = 12.0 / self.min_face
+        scales, minl = [], min(h, w) * m
+        while minl >= 12:
+            scales.append(m * self.factor ** len(scales))
+            minl *= self.factor
+        cands = []
+        for sc in scales:
+            x = np.array(image.resize((int(w * sc + 1), int(h * sc + 1)), Image.BILINEAR))[None]
+            reg, prob = self.pnet(_to_input(x).to(dev))
+            p = prob[0, 1].cpu().numpy()
+            ys, xs = np.nonzero(p >= t1)
+            if len(ys) == 0:
+                continue
+            r = reg[0].cpu().numpy()[:, ys, xs].T
+            q1x, q1y = np.floor((2 * xs + 1) / sc), np.floor((2 * ys + 1) / sc)
+            q2x, q2y = np.floor((2 * xs + 12) / sc), np.floor((2 * ys + 12) / sc)
+            b = np.column_stack([q1x, q1y, q2x, q2y, p[ys, xs], r]).astype(np.float64)
+            cands.append(b[nms(b[:, :4], b[:, 4], 0.5)])
+        if not cands:
+            return np.zeros((0, 5))
+        b = np.concatenate(cands)
+        b = b[nms(b[:, :4], b[:, 4], 0.7)]
+        bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        b = np.column_stack([b[:, 0] + b[:, 5] * bw, b[:, 1] + b[:, 6] * bh,
+                             b[:, 2] + b[:, 7] * bw, b[:, 3] + b[:, 8] * bh, b[:, 4]])
+        b = _square(b)
+        # Stage 2: R-net on 24×24 crops.
+        reg, prob = self.rnet(_crops(image, b, 24).to(dev))
+        score = prob[:, 1].cpu().numpy()
+        ok = score > t2
+        b, reg = np.column_stack([b[ok, :4], score[ok]]), reg.cpu().numpy()[ok]
+        if len(b) == 0:
+            return np.zeros((0, 5))
+        keep = nms(b[:, :4], b[:, 4], 0.7)
+        b = _square(_regress(b[keep], reg[keep]))
+        # Stage 3: O-net on 48×48 crops.
+        reg, prob = self.onet(_crops(image, b, 48).to(dev))
+        score = prob[:, 1].cpu().numpy()
+        ok = score > t3
+        b = _regress(np.column_stack([b[ok, :4], score[ok]]), reg.cpu().numpy()[ok])
+        if len(b) == 0:
+            return np.zeros((0, 5))
+        b = b[nms(b[:, :4], b[:, 4], 0.7, mode="min")]
+        b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, w)
+        b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, h)
+        return b[np.argsort(-b[:, 4])]

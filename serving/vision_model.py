@@ -1,0 +1,178 @@
+"""The vision model: image bytes → image sentiment (MobileNetV2 features + a trained head), emotion from faces
+(MTCNN + mini-Xception), the face count, and an L2-normalised 1280-d embedding.
+
+Emotion: every detected face is cropped (square, side ``FACE_MARGIN`` × the MTCNN box), turned 64×64 gray and classified
+by mini-Xception (averaged with its mirror image); faces are combined by a mean weighted by area × detection score.
+With no face there is no expression evidence, so the emotion is a deliberately weak prior derived from the image
+sentiment: ``NO_FACE_MIX`` of the coarse map (positive → joy, neutral → neutral, negative → spread evenly over
+anger/disgust/fear/sadness) plus the rest uniform. ``faces == 0`` tells fusion that this emotion is not face-based.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from moodstream import labels
+from serving.backbones import FEATURE_DIM, IMAGE_SIZE, MobileNetV2, load_backbone, preprocess
+from serving.faces import Face, FaceDetector
+from serving.fer_net import FER_INPUT, MiniXception, from_keras_h5, load_fer, normalise_faces
+from serving.heads import Head, load_head
+from serving.image_decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
+from serving.types import ItemError, ModalityResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PACK_DIR = Path(__file__).resolve().parent / "pack"
+SENTIMENT_HEAD = "vision_sentiment.safetensors"
+FER_WEIGHTS = "fer_mini_xception.safetensors"
+META = "vision_meta.json"
+# Crop side / MTCNN box side. MTCNN run on FER-2013 val faces finds boxes ≈ the FER frame (median ratio 0.98).
+FACE_MARGIN = 1.0
+NO_FACE_MIX = 0.5
+
+
+def _no_face_map() -> np.ndarray:
+    """(3 sentiments, 7 emotions) coarse map used when no face is found."""
+    m = np.zeros((len(labels.SENTIMENTS), len(labels.EMOTIONS)), dtype=np.float32)
+    e = labels.EMOTION_INDEX
+    m[labels.SENTIMENT_INDEX["positive"], e["joy"]] = 1.0
+    m[labels.SENTIMENT_INDEX["neutral"], e["neutral"]] = 1.0
+    for name in ("anger", "disgust", "fear", "sadness"):
+        m[labels.SENTIMENT_INDEX["negative"], e[name]] = 0.25
+    return m
+
+
+NO_FACE_MAP = _no_face_map()
+
+
+def no_face_emotion(sentiment: np.ndarray) -> np.ndarray:
+    """Emotion distribution for an image without faces, from its sentiment probabilities (…, 3) → (…, 7)."""
+    k = len(labels.EMOTIONS)
+    return (NO_FACE_MIX * (sentiment @ NO_FACE_MAP) + (1.0 - NO_FACE_MIX) / k).astype(np.float32)
+
+
+def face_crop(image: Image.Image, face: Face, margin: float = FACE_MARGIN, size: int = FER_INPUT) -> np.ndarray:
+    """Square gray crop (size×size uint8) centred on the face box; outside the image is black."""
+    cx, cy = (face.x1 + face.x2) / 2, (face.y1 + face.y2) / 2
+    half = max(face.x2 - face.x1, face.y2 - face.y1) * margin / 2
+    box = tuple(round(v) for v in (cx - half, cy - half, cx + half, cy + half))
+    crop = image.crop(box).convert("L").resize((size, size), Image.BILINEAR, reducing_gap=2.0)
+    return np.asarray(crop, dtype=np.uint8)
+
+
+@dataclass
+class VisionModel:
+    """Backbone + image-sentiment head + face detector + expression net. Build with ``VisionModel.load``."""
+
+    backbone: MobileNetV2
+    sentiment_head: Head
+    fer: MiniXception
+    detector: FaceDetector
+    device: torch.device
+    meta: dict[str, Any]
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    batch_size: int = 32
+    flip_tta: bool = True
+
+    @classmethod
+    def load(cls, pack_dir: str | Path | None = None, device: str = "cpu", backbone: str | None = None,
+             max_bytes: int | None = None, max_pixels: int | None = None) -> VisionModel:
+        """Load from a pack (default: the committed ``serving/pack``). ``backbone``: None → the ``vision_model``
+        setting, else the packaged MobileNetV2; or a local torchvision-format .pth. Limits default to settings."""
+        from moodstream.config import get_settings
+        from serving.device import select_device
+
+        settings = get_settings()
+        dev = torch.device(select_device(device) if device == "auto" else device)
+        torch.set_flush_denormal(True)  # denormals make oneDNN convs (MTCNN) ~10× slower; harmless for inference
+        pack = Path(pack_dir) if pack_dir is not None else DEFAULT_PACK_DIR
+        head_path = pack / SENTIMENT_HEAD
+        if not head_path.is_file():
+            raise FileNotFoundError(f"model pack {pack} has no {SENTIMENT_HEAD} (run 'moodstream train vision')")
+        head, meta = load_head(head_path, device=dev)
+        if head.in_dim != FEATURE_DIM or head.out_dim != len(labels.SENTIMENTS):
+            raise ValueError(f"{SENTIMENT_HEAD} is {head.in_dim}→{head.out_dim}, expected {FEATURE_DIM}→3")
+        fer = load_fer(pack / FER_WEIGHTS) if (pack / FER_WEIGHTS).is_file() else from_keras_h5()
+        return cls(
+            backbone=load_backbone(backbone if backbone is not None else settings.vision_model, device=dev),
+            sentiment_head=head, fer=fer.to(dev).eval(), detector=FaceDetector(device=dev), device=dev,
+            meta=meta, max_bytes=max_bytes or settings.image_max_bytes,
+            max_pixels=max_pixels or settings.image_max_pixels,
+        )
+
+    # ---- pieces (also used by training / evaluation) ---------------------------------------------------------
+    def decode(self, data: bytes) -> Image.Image:
+        """Defensive decode with this model's limits (raises ``ImageDecodeError``)."""
+        if data is None:
+            raise ImageDecodeError("no image bytes")
+        side = max(self.detector.max_side, IMAGE_SIZE)
+        return decode_image(data, self.max_bytes, self.max_pixels, draft=(side, side))
+
+    @torch.inference_mode()
+    def features(self, images: list[Image.Image]) -> np.ndarray:
+        """Raw pooled backbone features (N, 1280), batched."""
+        out = [self.backbone.embed(preprocess(images[i:i + self.batch_size]).to(self.device)).cpu()
+               for i in range(0, len(images), self.batch_size)]
+        return torch.cat(out).numpy() if out else np.zeros((0, FEATURE_DIM), np.float32)
+
+    @torch.inference_mode()
+    def expressions(self, gray_faces: np.ndarray) -> np.ndarray:
+        """(N, 64, 64) uint8 gray faces → (N, 7) emotion probabilities (mirror-averaged when ``flip_tta``)."""
+        if len(gray_faces) == 0:
+            return np.zeros((0, len(labels.EMOTIONS)), np.float32)
+        x = normalise_faces(gray_faces).to(self.device)
+        if x.shape[-1] != FER_INPUT or x.shape[-2] != FER_INPUT:
+            x = F.interpolate(x, size=(FER_INPUT, FER_INPUT), mode="bilinear", align_corners=False)
+        p = self.fer(x).softmax(1)
+        if self.flip_tta:
+            p = (p + self.fer(x.flip(-1)).softmax(1)) / 2
+        return p.cpu().numpy()
+
+    def detect(self, image: Image.Image) -> list[Face]:
+        """Faces in one image; a detector failure counts as no face (logged), never fails the item."""
+        try:
+            return self.detector.detect(image)
+        except Exception:
+            log.warning("face detection failed on a %sx%s image", *image.size, exc_info=True)
+            return []
+
+    # ---- the batch API ---------------------------------------------------------------------------------------
+    def predict(self, images: list[bytes]) -> list[ModalityResult | ItemError]:
+        """One result per input, in order: a ``ModalityResult``, or an ``ItemError`` for that item only."""
+        results: list[ModalityResult | ItemError | None] = [None] * len(images)
+        ok: list[int] = []
+        decoded: list[Image.Image] = []
+        for i, data in enumerate(images):
+            try:
+                decoded.append(self.decode(data))
+                ok.append(i)
+            except ImageDecodeError as e:
+                results[i] = ItemError(e.reason, stage="decode")
+        if decoded:
+            feats = self.features(decoded)
+            sent = self.sentiment_head.predict_proba(feats)
+            emb = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+            faces = [self.detect(im) for im in decoded]
+            crops = [face_crop(im, f) for im, fs in zip(decoded, faces, strict=True) for f in fs]
+            probs = self.expressions(np.stack(crops)) if crops else None
+            k = 0
+            for j, i in enumerate(ok):
+                fs = faces[j]
+                if fs:
+                    w = np.asarray([f.area * f.score for f in fs], dtype=np.float64) + 1e-9
+                    emo = (probs[k:k + len(fs)] * (w / w.sum())[:, None]).sum(0).astype(np.float32)
+                    k += len(fs)
+                else:
+                    emo = no_face_emotion(sent[j])
+                results[i] = ModalityResult(sentiment=sent[j].astype(np.float32), emotion=emo,
+                                            embedding=emb[j].astype(np.float32), faces=len(fs))
+        return results  # type: ignore[return-value]
