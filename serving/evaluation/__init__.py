@@ -1,0 +1,1 @@
+"""Evaluation: metrics and per-dataset evaluation of the models."""

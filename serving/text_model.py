@@ -1,0 +1,120 @@
+"""The text model: a transformers encoder (packaged all-MiniLM-L6-v2 by default, optionally with a merged LoRA
+adapter from the pack) plus sentiment and emotion heads from the model pack."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from moodstream import labels
+from serving.encoders import DEFAULT_TEXT_ENCODER, TextEncoder
+from serving.heads import Head, load_head
+from serving.text_features import extra_features, feature_dim
+from serving.types import ModalityResult
+
+DEFAULT_PACK_DIR = Path(__file__).resolve().parent / "pack"
+SENTIMENT_HEAD = "text_sentiment.safetensors"
+EMOTION_HEAD = "text_emotion.safetensors"
+LORA_WEIGHTS = "text_lora_adapter.safetensors"
+LORA_CONFIG = "text_lora_config.json"
+META = "text_meta.json"
+
+
+def apply_lora(encoder: TextEncoder, config_path: Path, weights_path: Path) -> None:
+    """Apply a pack's LoRA adapter to ``encoder.model`` and merge it into the base weights (no runtime cost)."""
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    cfg = json.loads(config_path.read_text(encoding="utf-8"))
+    peft_model = get_peft_model(encoder.model, LoraConfig(**cfg))
+    result = set_peft_model_state_dict(peft_model, load_file(str(weights_path)))
+    if getattr(result, "unexpected_keys", None):
+        raise ValueError(f"LoRA adapter {weights_path} does not fit the encoder: {result.unexpected_keys[:3]}")
+    encoder.model = peft_model.merge_and_unload().to(encoder.device).eval()
+    digest = hashlib.sha256(weights_path.read_bytes()).hexdigest()[:12]
+    encoder.name = f"{encoder.name}+lora:{digest}"
+
+
+class TextModel:
+    """Caption → sentiment probs (3), emotion probs (7, ``labels.EMOTIONS`` order) and a 384-d embedding."""
+
+    def __init__(self, encoder: TextEncoder, sentiment_head: Head, emotion_head: Head,
+                 meta: dict[str, Any] | None = None, batch_size: int = 64,
+                 features: dict[str, list[str]] | None = None) -> None:
+        """``features``: per head (``sentiment``/``emotion``), the names of ``text_features`` appended to the
+        embedding as that head's input (none by default)."""
+        self.features = {"sentiment": [], "emotion": [], **(features or {})}
+        for name, head, n in (("sentiment", sentiment_head, len(labels.SENTIMENTS)),
+                              ("emotion", emotion_head, len(labels.EMOTIONS))):
+            want = encoder.dim + feature_dim(self.features[name])
+            if head.in_dim != want or head.out_dim != n:
+                raise ValueError(f"{name} head is {head.in_dim}→{head.out_dim}, expected {want}→{n}")
+        self.encoder = encoder
+        self.sentiment_head = sentiment_head.to(encoder.device).eval()
+        self.emotion_head = emotion_head.to(encoder.device).eval()
+        self.meta = meta or {}
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, pack_dir: Path | str | None = None, encoder: str | Path | None = None, device: str = "cpu",
+             max_tokens: int | None = None) -> TextModel:
+        """Load heads (and a LoRA adapter, if the pack has one) from ``pack_dir`` and the encoder.
+
+        ``pack_dir``: ``None`` → ``Settings.model_dir`` or the committed ``serving/pack``. ``encoder``: a hub id or
+        local directory; ``None`` → ``Settings.text_model``, else the pack's encoder (the packaged MiniLM). The
+        LoRA adapter is applied only when the encoder is the one it was trained on. ``max_tokens`` defaults to
+        ``Settings.text_max_tokens``.
+        """
+        from moodstream.config import get_settings
+
+        settings = get_settings()
+        pack = Path(pack_dir or settings.model_dir or DEFAULT_PACK_DIR)
+        meta_path = pack / META
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+        pack_encoder = meta.get("encoder", DEFAULT_TEXT_ENCODER)
+        name = encoder or settings.text_model or pack_encoder
+        if settings.torch_threads:
+            torch.set_num_threads(settings.torch_threads)
+        enc = TextEncoder.load(name, max_tokens=max_tokens or settings.text_max_tokens, device=device)
+        if (pack / LORA_WEIGHTS).is_file() and str(name) == str(pack_encoder):
+            apply_lora(enc, pack / LORA_CONFIG, pack / LORA_WEIGHTS)
+        sent, sent_meta = load_head(pack / SENTIMENT_HEAD, enc.device)
+        emo, emo_meta = load_head(pack / EMOTION_HEAD, enc.device)
+        features = {"sentiment": list(sent_meta.get("features", [])), "emotion": list(emo_meta.get("features", []))}
+        return cls(enc, sent, emo, meta, features=features)
+
+    @property
+    def dim(self) -> int:
+        """Embedding size."""
+        return self.encoder.dim
+
+    @torch.inference_mode()
+    def heads(self, embeddings: np.ndarray, texts: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(sentiment probs (N,3), emotion probs (N,7)) from embeddings (N, dim) of ``texts``.
+
+        ``texts`` is needed only when a head takes extra features (``self.features``)."""
+        out = []
+        for task, head in (("sentiment", self.sentiment_head), ("emotion", self.emotion_head)):
+            names = self.features[task]
+            if names and texts is None:
+                raise ValueError(f"the {task} head also takes {names} features: pass the texts to heads()")
+            x = np.hstack([embeddings, extra_features(names, texts)]) if names else embeddings
+            out.append(head.predict_proba(x))
+        return out[0], out[1]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised mean-pooled embeddings (N, dim)."""
+        return self.encoder.embed(texts, batch_size=self.batch_size)
+
+    def predict(self, texts: list[str]) -> list[ModalityResult]:
+        """One ``ModalityResult`` per text, in input order; ``[]`` for ``[]``."""
+        if not texts:
+            return []
+        emb = self.embed(list(texts))
+        sent, emo = self.heads(emb, list(texts))
+        return [ModalityResult(sentiment=s, emotion=e, embedding=v) for s, e, v in zip(sent, emo, emb, strict=True)]

@@ -1,0 +1,36 @@
+"""Heads: shapes, save/load round trip with metadata, the eval-only bias adjustment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from serving.heads import Head, load_head, read_head_meta, save_head
+
+
+@pytest.mark.parametrize("hidden", [None, 16])
+def test_round_trip(tmp_path: Path, hidden: int | None) -> None:
+    torch.manual_seed(0)
+    head = Head(8, 3, hidden=hidden).eval()
+    head.bias_adjust.copy_(torch.tensor([0.5, 0.0, -0.5]))
+    x = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32)
+    path = save_head(tmp_path / "h.safetensors", head, {"labels": ["a", "b", "c"]})
+    loaded, meta = load_head(path)
+    assert meta == {"labels": ["a", "b", "c"]}
+    assert read_head_meta(path)[0] == {"in_dim": 8, "out_dim": 3, "hidden": hidden, "dropout": 0.1}
+    assert not loaded.training
+    np.testing.assert_allclose(loaded.predict_proba(x), head.predict_proba(x), atol=1e-6)
+
+
+def test_probabilities_and_bias_adjust() -> None:
+    head = Head(4, 3)
+    x = torch.randn(6, 4)
+    p = head.predict_proba(x)
+    assert p.shape == (6, 3) and np.allclose(p.sum(1), 1.0, atol=1e-5)
+    head.bias_adjust.copy_(torch.tensor([0.0, 0.0, 50.0]))
+    assert (head.predict_proba(x).argmax(1) == 2).all()  # eval mode applies the offset
+    head.train()
+    assert not torch.allclose(head(x), head.eval()(x))  # training logits do not include it
