@@ -141,6 +141,31 @@ def _depth(obj: Any, limit: int) -> int:
     return deepest
 
 
+_JSON_TOKENS = re.compile(rb'\\.|["\[\]{}]', re.S)
+
+
+def _too_deep(raw: bytes, limit: int) -> bool:
+    """Whether JSON text nests deeper than ``limit``, found without parsing it.
+
+    Checked before ``json.loads`` so that hostile input never drives the parser into a RecursionError
+    (which on CPython 3.11 can leave the interpreter's recursion accounting in a bad state).
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth, in_string = 0, False
+    for m in _JSON_TOKENS.finditer(raw):
+        tok = m.group()
+        if tok[:1] == b"\\":
+            continue
+        if tok == b'"':
+            in_string = not in_string
+        elif not in_string:
+            depth += 1 if tok in (b"[", b"{") else -1
+            if depth > limit:
+                return True
+    return False
+
+
 def _reason(err: ValidationError) -> str:
     """The first validation error as one readable line."""
     e = err.errors()[0]
@@ -175,6 +200,8 @@ def parse_post(raw: bytes | str | dict[str, Any]) -> Post:
             text = bytes(raw).decode("utf-8")
         except UnicodeDecodeError:
             raise PostError("message is not valid UTF-8") from None
+        if _too_deep(bytes(raw), MAX_JSON_DEPTH):
+            raise PostError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
         try:
             obj = json.loads(text)
         except RecursionError:
