@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (never asserted on time): `moodstream bench models`."""

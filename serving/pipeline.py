@@ -1,0 +1,134 @@
+"""The in-process classifier: pack + TextModel + VisionModel + FusionModel, loaded once, batched per call.
+
+``build_prediction`` is the one place a ``Prediction`` is assembled; the Ray Serve ``Classifier`` reuses it, so this
+module imports nothing from Ray.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from moodstream.labels import EMOTIONS, SENTIMENTS
+from moodstream.schema import Modalities, ModalityOut, Prediction, emotion_out, probs_dict, sentiment_out
+from serving.types import ClassifyItem, ItemError, ModalityResult
+
+NO_CONTENT = "post has no usable text and no image"
+
+
+def modality_out(result: ModalityResult | None) -> ModalityOut | None:
+    """Wire form of one modality's output (``None`` stays ``None``)."""
+    if result is None:
+        return None
+    return ModalityOut(sentiment=probs_dict(SENTIMENTS, result.sentiment), emotion=probs_dict(EMOTIONS, result.emotion),
+                       faces=result.faces)
+
+
+def build_prediction(*, post_id: str, created_at: datetime, sentiment: np.ndarray, emotion: np.ndarray,
+                     text: ModalityResult | None, image: ModalityResult | None, model_version: str, fusion: str,
+                     latency_ms: float, processed_at: datetime | None = None) -> Prediction:
+    """Assemble a ``Prediction`` from fused probabilities and the per-modality results."""
+    return Prediction(
+        post_id=post_id, model_version=model_version, created_at=created_at,
+        processed_at=processed_at or datetime.now(UTC),
+        sentiment=sentiment_out(sentiment), emotion=emotion_out(emotion),
+        modalities=Modalities(text=modality_out(text), image=modality_out(image)),
+        fusion=fusion, latency_ms=round(float(latency_ms), 3),
+    )
+
+
+def has_text(item: ClassifyItem) -> bool:
+    """Whether the item's caption has anything but whitespace."""
+    return bool(item.text and item.text.strip())
+
+
+@dataclass
+class Pipeline:
+    """Everything needed to classify posts in this process."""
+
+    pack: Any
+    text: Any
+    vision: Any
+    fusion: Any
+
+    @classmethod
+    def load(cls, settings: Any | None = None) -> Pipeline:
+        """Load the pack named by ``settings`` (default: process settings → the packaged pack) and its models."""
+        from moodstream.config import get_settings
+        from serving.device import select_device
+        from serving.fusion import FusionModel
+        from serving.pack import load_pack
+        from serving.text_model import TextModel
+        from serving.vision_model import VisionModel
+
+        settings = settings or get_settings()
+        if settings.torch_threads:
+            import torch
+
+            torch.set_num_threads(settings.torch_threads)
+        device = select_device(settings.device)
+        pack = load_pack(settings.model_dir)
+        text = TextModel.load(pack_dir=pack.dir, encoder=settings.text_model, device=device,
+                              max_tokens=settings.text_max_tokens)
+        vision = VisionModel.load(pack_dir=pack.dir, device=device, backbone=settings.vision_model,
+                                  max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels)
+        fusion = FusionModel.load(pack.dir, strategy=settings.fusion_strategy)
+        return cls(pack=pack, text=text, vision=vision, fusion=fusion)
+
+    @property
+    def version(self) -> str:
+        """The pack version every prediction carries."""
+        return self.pack.version
+
+    def run_models(self, items: Sequence[ClassifyItem]
+                   ) -> tuple[list[ModalityResult | None], list[ModalityResult | ItemError | None]]:
+        """One text batch and one image batch over the items that have them; ``None`` where absent."""
+        text_idx = [k for k, it in enumerate(items) if has_text(it)]
+        image_idx = [k for k, it in enumerate(items) if it.image is not None]
+        texts: list[ModalityResult | None] = [None] * len(items)
+        images: list[ModalityResult | ItemError | None] = [None] * len(items)
+        if text_idx:
+            for k, res in zip(text_idx, self.text.predict([items[k].text for k in text_idx]), strict=True):
+                texts[k] = res
+        if image_idx:
+            for k, res in zip(image_idx, self.vision.predict([items[k].image for k in image_idx]), strict=True):
+                images[k] = res
+        return texts, images
+
+    def classify(self, items: Sequence[ClassifyItem]) -> list[Prediction | ItemError]:
+        """A ``Prediction`` or an ``ItemError`` per item, in input order.
+
+        An item fails alone: when its image cannot be decoded (even if it has text: the post is not what it claims)
+        or when it has neither text nor image.
+        """
+        t0 = time.perf_counter()
+        texts, images = self.run_models(items)
+        out: list[Prediction | ItemError | None] = [None] * len(items)
+        ok: list[int] = []
+        for k, (t, i) in enumerate(zip(texts, images, strict=True)):
+            if isinstance(i, ItemError):
+                out[k] = i
+            elif t is None and i is None:
+                out[k] = ItemError(NO_CONTENT, stage="classify")
+            else:
+                ok.append(k)
+        fused = self.fusion.fuse([texts[k] for k in ok], [images[k] for k in ok]) if ok else []
+        latency_ms = (time.perf_counter() - t0) * 1000.0
+        now = datetime.now(UTC)
+        for k, (sent, emo) in zip(ok, fused, strict=True):
+            it = items[k]
+            out[k] = build_prediction(post_id=it.post_id, created_at=it.created_at, sentiment=sent, emotion=emo,
+                                      text=texts[k], image=images[k],  # type: ignore[arg-type]
+                                      model_version=self.version, fusion=self.fusion.strategy,
+                                      latency_ms=latency_ms, processed_at=now)
+        return out  # type: ignore[return-value]
+
+
+def load_pipeline(settings: Any | None = None) -> Pipeline:
+    """``Pipeline.load`` as a plain factory (what the stream worker's in-process classifier looks for)."""
+    return Pipeline.load(settings)

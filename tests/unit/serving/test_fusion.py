@@ -1,0 +1,89 @@
+"""Fusion strategies of the committed pack on real text/image model outputs: both, text-only and image-only."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from moodstream.labels import EMOTION_INDEX, SENTIMENT_INDEX
+from serving.fusion import STRATEGIES, FusionModel, emotion_rule
+from serving.types import ModalityResult
+
+
+def astronaut_jpeg() -> bytes:
+    from PIL import Image
+    from skimage import data
+
+    buf = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, ModalityResult]:
+    from serving.text_model import TextModel
+    from serving.vision_model import VisionModel
+
+    pos, neg = TextModel.load().predict(["what a wonderful day, I love it", "this is awful, I hate everything"])
+    (img,) = VisionModel.load().predict([astronaut_jpeg()])
+    assert isinstance(img, ModalityResult)
+    return {"pos": pos, "neg": neg, "img": img}
+
+
+@pytest.fixture(scope="module")
+def fusion() -> FusionModel:
+    return FusionModel.load()
+
+
+def _valid(sent: np.ndarray, emo: np.ndarray) -> None:
+    assert sent.shape == (3,) and emo.shape == (7,)
+    assert np.isclose(sent.sum(), 1, atol=1e-4) and np.isclose(emo.sum(), 1, atol=1e-4)
+    assert (sent >= 0).all() and (emo >= 0).all()
+
+
+def test_pack_has_every_strategy_and_a_default(fusion: FusionModel) -> None:
+    assert fusion.strategies == STRATEGIES
+    assert fusion.strategy == fusion.config["default"]
+    assert 0.0 <= fusion.w_text <= 1.0
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("single", ["fallback", "model"])
+def test_strategy_handles_both_text_only_and_image_only(results, strategy: str, single: str) -> None:
+    fusion = FusionModel.load(strategy=strategy, single_modality=single)
+    text = [results["pos"], results["neg"], None]
+    image = [results["img"], None, results["img"]]
+    out = fusion.fuse(text, image)
+    assert len(out) == 3
+    for sent, emo in out:
+        _valid(sent, emo)
+    pos = SENTIMENT_INDEX["positive"]
+    assert out[0][0].argmax() == pos, "happy caption + smiling face should fuse to positive"
+    assert out[1][0].argmax() == SENTIMENT_INDEX["negative"], "a clearly negative caption alone stays negative"
+    if single == "fallback":
+        np.testing.assert_allclose(out[1][0], results["neg"].sentiment, atol=1e-6)
+        np.testing.assert_allclose(out[2][0], results["img"].sentiment, atol=1e-6)
+
+
+def test_missing_both_modalities_is_an_error(fusion: FusionModel, results) -> None:
+    with pytest.raises(ValueError, match="neither"):
+        fusion.fuse([results["pos"], None], [None, None])
+    assert fusion.fuse([], []) == []
+
+
+def test_emotion_rule_weights_faces() -> None:
+    tq = np.eye(7, dtype=np.float32)[[EMOTION_INDEX["sadness"]] * 4]
+    iq = np.eye(7, dtype=np.float32)[[EMOTION_INDEX["joy"]] * 4]
+    mask = np.array([[1, 1], [1, 1], [1, 0], [0, 1]], np.float32)
+    out = emotion_rule(tq, iq, mask, faces=np.array([0, 2, 0, 0]))
+    joy, sad = EMOTION_INDEX["joy"], EMOTION_INDEX["sadness"]
+    assert out[0, sad] == 1.0  # no face → text emotion
+    assert np.isclose(out[1, joy], 2 / 3) and np.isclose(out[1, sad], 1 / 3)  # 2 faces → 2/3 image
+    assert out[2, sad] == 1.0 and out[3, joy] == 1.0  # one modality → its own emotion
+
+
+def test_joy_face_and_happy_caption_fuse_to_joy(fusion: FusionModel, results) -> None:
+    ((_, emo),) = fusion.fuse([results["pos"]], [results["img"]])
+    assert emo.argmax() == EMOTION_INDEX["joy"]

@@ -1,0 +1,25 @@
+"""Fusion training smoke run: a few rows of MVSA-Single into a temporary pack that then loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from serving.fusion import STRATEGIES, FusionModel, weights_file
+from serving.pack import load_pack
+from serving.training.fusion import train_fusion
+
+
+def test_train_fusion_on_a_slice_writes_a_loadable_pack(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pack"
+    config = train_fusion(data_dir, out, seed=0, limit=32, progress=False)
+    assert config["default"] in STRATEGIES
+    assert config["trained_on"] == {"train": 32, "val": 32, "limit": 32}
+    for s in ("stacked", "concat", "attention"):
+        assert (out / weights_file(s)).is_file()
+        assert set(config[s]["val"]) == {"accuracy", "macro_f1", "weighted_f1"}
+    pack = load_pack(out)
+    assert pack.default_fusion == config["default"]
+    assert json.loads((out / "fusion.json").read_text())["late"]["w_text"] == config["late"]["w_text"]
+    model = FusionModel.load(out)
+    assert model.strategies == STRATEGIES
