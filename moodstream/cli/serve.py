@@ -4,12 +4,16 @@ wait until every model is loaded, print the URL, and run until Ctrl-C/SIGTERM.""
 from __future__ import annotations
 
 import signal
-import threading
+import time
 
 import typer
 
 from moodstream.cli._common import console, fail
 from moodstream.config import get_settings
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def register(app: typer.Typer) -> None:
@@ -30,18 +34,17 @@ def register(app: typer.Typer) -> None:
         where = f"Ray at {settings.ray_address}" if settings.ray_address else "a local Ray"
         console.print(f"starting {where} and deploying '{settings.serve_app_name}'...")
         runner = ServeRunner(settings, num_cpus=num_cpus)
-        stop = threading.Event()
         try:
             runner.start()
+            for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which installs its own handlers
+                signal.signal(sig, _interrupt)
             with console.status("loading models..."):
                 runner.deploy(wait=True, timeout_s=timeout)
             console.print(f"[green]ready[/] at [bold]{runner.url}[/]  (POST /classify, GET /healthz, "
                           f"GET /metrics, /docs). Ctrl-C stops it.")
             console.print(f'try: curl -F image=@face.jpg -F text="what a day" {runner.url}/classify')
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: stop.set())
-            while not stop.wait(0.5):
-                pass
+            while True:
+                time.sleep(1.0)
         except NotReady as e:
             fail(str(e))
         except KeyboardInterrupt:

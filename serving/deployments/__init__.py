@@ -1,0 +1,1 @@
+"""The Ray Serve deployments: ``TextModel``, ``VisionModel``, ``FusionModel`` and the ``Classifier`` ingress."""

@@ -1,0 +1,36 @@
+"""``TextModel`` deployment: batched caption → sentiment/emotion probabilities and an embedding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import serve
+
+from moodstream.config import get_settings
+from serving.deployments.base import ModelReplica, total_items
+from serving.serve_metrics import BatchMeta
+
+_defaults = get_settings()
+
+
+@serve.deployment(name="TextModel")
+class TextDeployment(ModelReplica):
+    """Hosts ``serving.text_model.TextModel``; a request is a list of captions."""
+
+    model_name = "text"
+
+    def _load(self) -> Any:
+        from serving.text_model import TextModel
+
+        s = self.settings
+        return TextModel.load(pack_dir=s.model_dir, encoder=s.text_model, device=self.device,
+                              max_tokens=s.text_max_tokens)
+
+    def _infer(self, items: list[str]) -> list[Any]:
+        return self.model.predict(items)
+
+    @serve.batch(max_batch_size=_defaults.serve_max_batch_size, batch_wait_timeout_s=_defaults.serve_batch_wait_s,
+                 batch_size_fn=total_items)
+    async def predict(self, items: list[list[str]]) -> list[tuple[list[Any], BatchMeta | None]]:
+        """Captions → one ``ModalityResult`` (or ``ItemError``) each, plus the batch's meta on its first request."""
+        return await self._run_batch(items)

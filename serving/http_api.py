@@ -1,0 +1,286 @@
+"""HTTP API of the ``Classifier`` ingress (FastAPI, mounted with ``@serve.ingress``).
+
+* ``POST /classify``: a Post v1 JSON object → a Prediction; a JSON list of posts → a list with a Prediction or
+  ``{"post_id", "error", "stage"}`` per item, in order; ``multipart/form-data`` with an ``image`` file and/or a
+  ``text`` field (optional ``id``, ``created_at``) → a Prediction.
+* ``GET /healthz``: 200 when every model deployment reports its model loaded, else 503.
+* ``GET /metrics``: Prometheus text.
+
+Errors are JSON ``{"error": reason}``: 400 malformed body, 413 body over ``serve_max_request_bytes``, 415 other
+content types, 422 a post that is well-formed JSON but not a valid post (reasons from ``parse_post``) or one that
+cannot be classified. Images given by ``url`` are not fetched here (that is the stream worker's job): such an
+item gets the error ``URL_IMAGE``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.datastructures import UploadFile
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from moodstream.schema import MAX_TEXT_CHARS, Post, PostError, Prediction, parse_post
+from serving.types import ClassifyItem, ItemError
+
+URL_IMAGE = "image by URL is not fetched by the HTTP API; send it inline as image.b64"
+MAX_POSTS_PER_REQUEST = 1024
+DEFAULT_MAX_REQUEST_BYTES = 25 * 1024 * 1024
+
+
+class ErrorOut(BaseModel):
+    """An error, for the whole request or for one item of a list."""
+
+    error: str
+    post_id: str | None = None
+    stage: str | None = None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _replica() -> Any:
+    """The ``Classifier`` instance serving this request (``None`` outside a Serve replica)."""
+    from ray import serve
+
+    try:
+        return serve.get_replica_context().servable_object
+    except Exception:
+        return None
+
+
+def current_ingress() -> Any:
+    """FastAPI dependency: the ``Classifier`` replica handling the request."""
+    from ray import serve
+
+    return serve.get_replica_context().servable_object
+
+
+Ingress = Annotated[Any, Depends(current_ingress)]
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 when ``Content-Length`` or the streamed body exceeds the replica's byte limit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = getattr(_replica(), "max_request_bytes", DEFAULT_MAX_REQUEST_BYTES)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit, send)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge
+            return msg
+
+        async def tracking_send(msg: Message) -> None:
+            nonlocal started
+            started = started or msg["type"] == "http.response.start"
+            await send(msg)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _too_large(limit, send)
+
+
+async def _too_large(limit: int, send: Send) -> None:
+    await JSONResponse({"error": f"request body is larger than {limit} bytes"}, status_code=413)(
+        {"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+api = FastAPI(title="moodstream classifier", version="1",
+              description="Multimodal (caption + image) sentiment and emotion of social-media posts.")
+api.add_middleware(BodySizeLimit)
+
+
+@api.middleware("http")
+async def _count_requests(request: Request, call_next: Any) -> Response:
+    response = await call_next(request)
+    replica = _replica()
+    if replica is not None:
+        path = request.url.path.removeprefix(request.scope.get("root_path", "")) or "/"
+        route = path if path in ("/classify", "/healthz", "/metrics") else "other"
+        replica.metrics.http_requests.labels(route, str(response.status_code)).inc()
+    return response
+
+
+def error(status: int, reason: str, **extra: Any) -> JSONResponse:
+    """A JSON error response ``{"error": reason, ...}``."""
+    return JSONResponse({"error": reason, **extra}, status_code=status)
+
+
+def item_from_post(post: Post) -> ClassifyItem | ItemError:
+    """A validated post → what the classifier needs (inline images decoded; URL images refused)."""
+    image = None
+    if post.image is not None:
+        if post.image.url is not None:
+            return ItemError(URL_IMAGE, stage="fetch")
+        image = post.image.data()
+    return ClassifyItem(post_id=post.id, created_at=post.created_at, text=post.text, image=image,
+                        hashtags=list(post.hashtags or []))
+
+
+def result_json(result: Prediction | ItemError, post_id: str | None) -> dict[str, Any]:
+    """One slot of a response: the Prediction, or ``{"post_id", "error", "stage"}``."""
+    if isinstance(result, ItemError):
+        return {"post_id": post_id, "error": result.reason, "stage": result.stage}
+    return result.model_dump(mode="json")
+
+
+def _post_id(obj: Any) -> str | None:
+    pid = obj.get("id") if isinstance(obj, dict) else None
+    return pid if isinstance(pid, str) else None
+
+
+_POST_SCHEMA = {"$ref": "#/components/schemas/Post"}
+_OPENAPI_CLASSIFY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"oneOf": [_POST_SCHEMA, {"type": "array", "items": _POST_SCHEMA}]}},
+            "multipart/form-data": {"schema": {
+                "type": "object",
+                "properties": {"image": {"type": "string", "format": "binary"}, "text": {"type": "string"},
+                               "id": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}},
+            }},
+        },
+    },
+}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": Prediction, "description": "a Prediction; for a list body, a list of Predictions/item errors"},
+    400: {"model": ErrorOut, "description": "malformed body"},
+    413: {"model": ErrorOut, "description": "request body too large"},
+    415: {"model": ErrorOut, "description": "unsupported content type"},
+    422: {"model": ErrorOut, "description": "not a valid post, or the post could not be classified"},
+}
+
+
+@api.post("/classify", openapi_extra=_OPENAPI_CLASSIFY, responses=_RESPONSES, response_model=None)
+async def classify(request: Request, ingress: Ingress) -> Response:
+    """Classify one post (JSON or multipart upload) or a JSON list of posts."""
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if ctype == "multipart/form-data":
+        return await _classify_form(request, ingress)
+    if ctype != "application/json" and not ctype.endswith("+json"):
+        return error(415, f"unsupported content type {ctype!r}; send application/json or multipart/form-data")
+    body = await request.body()
+    try:
+        obj = json.loads(body)
+    except (ValueError, RecursionError):
+        try:
+            parse_post(body)
+            reason = "body is not valid JSON"
+        except PostError as e:
+            reason = e.reason
+        return error(400, reason)
+    if isinstance(obj, list):
+        return await _classify_list(objs=obj, ingress=ingress)
+    if not isinstance(obj, dict):
+        return error(400, f"body is a JSON {type(obj).__name__}; send a Post object or a list of them")
+    try:
+        item = item_from_post(parse_post(obj))
+    except PostError as e:
+        return error(422, e.reason, post_id=_post_id(obj), stage="validate")
+    return _respond_one(await ingress.classify_items([item], api="http"), _post_id(obj))
+
+
+async def _classify_list(objs: list[Any], ingress: Any) -> Response:
+    if not objs:
+        return error(400, "empty list; send at least one post")
+    if len(objs) > MAX_POSTS_PER_REQUEST:
+        return error(413, f"at most {MAX_POSTS_PER_REQUEST} posts per request")
+    items: list[ClassifyItem | ItemError] = []
+    for obj in objs:
+        try:
+            items.append(item_from_post(parse_post(obj if isinstance(obj, dict) else json.dumps(obj))))
+        except PostError as e:
+            items.append(ItemError(e.reason, stage="validate"))
+    results = await ingress.classify_items(items, api="http")
+    return JSONResponse([result_json(r, _post_id(o)) for r, o in zip(results, objs, strict=True)])
+
+
+async def _classify_form(request: Request, ingress: Any) -> Response:
+    try:
+        form = await request.form(max_files=1, max_fields=8, max_part_size=4 * MAX_TEXT_CHARS + 1024)
+    except Exception as e:
+        return error(400, f"malformed multipart body: {getattr(e, 'detail', e)}")
+    upload, text = form.get("image"), form.get("text")
+    if upload is not None and not isinstance(upload, UploadFile):
+        return error(422, "'image' must be a file part")
+    obj: dict[str, Any] = {"id": str(form.get("id") or f"upload-{uuid.uuid4().hex[:16]}"),
+                           "created_at": str(form.get("created_at") or datetime.now(UTC).isoformat())}
+    if text is not None:
+        obj["text"] = str(text)
+    if upload is not None:
+        data = await upload.read()
+        if not data:
+            return error(422, "'image' file is empty", post_id=obj["id"], stage="validate")
+        obj["image"] = {"b64": base64.b64encode(data).decode("ascii")}
+    try:
+        item = item_from_post(parse_post(obj))
+    except PostError as e:
+        return error(422, e.reason, post_id=obj["id"], stage="validate")
+    return _respond_one(await ingress.classify_items([item], api="http"), obj["id"])
+
+
+def _respond_one(results: list[Prediction | ItemError], post_id: str | None) -> Response:
+    r = results[0]
+    if isinstance(r, ItemError):
+        return error(422, r.reason, post_id=post_id, stage=r.stage)
+    return JSONResponse(r.model_dump(mode="json"))
+
+
+@api.get("/healthz", responses={503: {"description": "a model is not loaded (yet)"}})
+async def healthz(ingress: Ingress) -> JSONResponse:
+    """200 when every model deployment has loaded its model, else 503; the body says which."""
+    h = await ingress.health()
+    return JSONResponse(h, status_code=200 if h["ready"] else 503)
+
+
+@api.get("/metrics", response_class=Response)
+async def metrics_text(ingress: Ingress) -> Response:
+    """Prometheus metrics of this ingress replica."""
+    return Response(ingress.metrics.render(), media_type=ingress.metrics.content_type)
+
+
+def _openapi() -> dict[str, Any]:
+    """The generated schema, plus the ``Post`` schema the request body refers to."""
+    if api.openapi_schema:
+        return api.openapi_schema
+    schema = get_openapi(title=api.title, version=api.version, description=api.description, routes=api.routes)
+    post = Post.model_json_schema(ref_template="#/components/schemas/{model}")
+    comps = schema.setdefault("components", {}).setdefault("schemas", {})
+    comps.update(post.pop("$defs", {}))
+    comps["Post"] = post
+    api.openapi_schema = schema
+    return schema
+
+
+api.openapi = _openapi  # type: ignore[method-assign]
