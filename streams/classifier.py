@@ -50,14 +50,14 @@ def coerce_result(obj: Any) -> Result:
 
 
 def item_to_json(item: ClassifyItem) -> dict[str, Any]:
-    """Wire form of one item for ``POST /classify``: the image as base64."""
-    return {
-        "post_id": item.post_id,
-        "created_at": item.created_at.isoformat(),
-        "text": item.text,
-        "image_b64": base64.b64encode(item.image).decode() if item.image is not None else None,
-        "hashtags": list(item.hashtags),
-    }
+    """One item as the Post v1 JSON that ``POST /classify`` takes (the fetched image inline, base64)."""
+    out: dict[str, Any] = {"id": item.post_id, "created_at": item.created_at.isoformat(),
+                           "hashtags": list(item.hashtags)}
+    if item.text is not None:
+        out["text"] = item.text
+    if item.image is not None:
+        out["image"] = {"b64": base64.b64encode(item.image).decode()}
+    return out
 
 
 class InProcessClient:
@@ -107,8 +107,8 @@ class ServeHandleClient:
 
 
 class HttpClassifierClient:
-    """``POST {serve_url}/classify`` with ``{"items": [...]}``; the answer is ``{"results": [...]}`` in order,
-    each a Prediction or ``{"error": reason, "stage": stage}``."""
+    """``POST {serve_url}/classify`` with a list of Post v1 objects; the answer is a list in the same order,
+    each a Prediction or ``{"post_id", "error", "stage"}``."""
 
     def __init__(self, serve_url: str, timeout_s: float = 60.0) -> None:
         import httpx
@@ -117,11 +117,9 @@ class HttpClassifierClient:
         self._client = httpx.AsyncClient(timeout=timeout_s, trust_env=False)
 
     async def classify(self, items: list[ClassifyItem]) -> list[Result]:
-        r = await self._client.post(self.url, json={"items": [item_to_json(i) for i in items]})
+        r = await self._client.post(self.url, json=[item_to_json(i) for i in items])
         r.raise_for_status()
-        body = r.json()
-        results = body["results"] if isinstance(body, dict) else body
-        return [coerce_result(x) for x in results]
+        return [coerce_result(x) for x in r.json()]
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -63,3 +63,34 @@ def test_batch_larger_than_a_model_batch_matches_the_in_process_pipeline(served,
             assert got.sentiment.label == want.sentiment.label and got.emotion.label == want.emotion.label
             np.testing.assert_allclose(list(got.sentiment.probs.values()), list(want.sentiment.probs.values()),
                                        atol=1e-3)
+
+
+def test_stream_worker_clients_get_the_same_answers(served, face_jpeg: bytes) -> None:
+    """The worker's HTTP and handle clients (streams.classifier) speak the Serve app's contracts."""
+    import asyncio
+
+    from streams.classifier import HttpClassifierClient, ServeHandleClient
+
+    items = [
+        _item("t", text="I love this, what a wonderful day!"),
+        _item("i", image=face_jpeg),
+        _item("bad", text="nice", image=b"\x89PNG\r\n\x1a\n truncated"),
+        _item("n", text="This is awful, I hate everything about it."),
+    ]
+
+    async def both() -> tuple[list, list]:
+        http = HttpClassifierClient(f"http://127.0.0.1:{served.settings.serve_port}", timeout_s=120)
+        handle = ServeHandleClient(served.settings.serve_app_name, None)
+        try:
+            return await http.classify(items), await handle.classify(items)
+        finally:
+            await http.close()
+            await handle.close()
+
+    via_http, via_handle = asyncio.run(both())
+    for out in (via_http, via_handle):
+        assert [type(r).__name__ for r in out] == ["Prediction", "Prediction", "ItemError", "Prediction"]
+        assert out[0].sentiment.label == "positive" and out[3].sentiment.label == "negative"
+        assert out[2].stage == "decode"
+    assert [r.sentiment.label for r in via_http if isinstance(r, Prediction)] == \
+        [r.sentiment.label for r in via_handle if isinstance(r, Prediction)]

@@ -1,12 +1,12 @@
 """Fixtures of the stream integration tests: the classifier, a worker subprocess, TCP proxies, an image server.
 
-The classifier is a fixture (``classifier_spec``): today the lexicon STAND-IN, to be swapped for the real
-in-process pipeline or Ray Serve (``--classifier serve``) once they exist.
+The classifier is a fixture (``classifier_spec``): the real in-process model pipeline from the committed pack.
 """
 
 from __future__ import annotations
 
 import http.server
+import os
 import sys
 import threading
 import uuid
@@ -26,8 +26,12 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture
 def classifier_spec() -> str:
-    """What ``moodstream worker --model`` loads: the lexicon stand-in for the model pipeline."""
-    return f"{HERE / 'lexicon_classifier.py'}:LexiconClassifier"
+    """What ``moodstream worker --model`` loads: the real in-process model pipeline (committed pack).
+
+    ``MOODSTREAM_TEST_MODEL=FILE.py:ATTR`` swaps in another classifier, e.g. the lexicon STAND-IN
+    (``lexicon_classifier.py:LexiconClassifier``) when iterating on stream logic alone.
+    """
+    return os.environ.get("MOODSTREAM_TEST_MODEL", "serving.pipeline:load_pipeline")
 
 
 @pytest.fixture
