@@ -127,7 +127,10 @@ class Stack:
 
         on_step("worker")
         self._spawn("worker", ["worker"])
-        self._wait(lambda: self._worker_ready(), "worker", timeout=180)
+        if s.worker_web_port:
+            self._wait_http(f"http://127.0.0.1:{s.worker_web_port}/metrics", "worker", timeout=300)
+        else:
+            self._wait(self._worker_ready, "worker", timeout=300)
 
         if self.with_dashboard:
             on_step("dashboard")
@@ -174,7 +177,7 @@ class Stack:
         self._wait(ok, name, timeout)
 
     def _worker_ready(self) -> bool:
-        """The worker logs a line with 'ready' once it has joined its group and been given partitions."""
+        """Without a web port: Faust logs 'Ready' once the worker has started."""
         return "ready" in self._child("worker").tail(200).lower()
 
     # ---- status --------------------------------------------------------------------------------------
