@@ -7,6 +7,7 @@ its own database, dropped at the end, so runs never collide.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,16 @@ import pytest
 PG_ADMIN_URL = os.environ.get("MOODSTREAM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATA = Path(os.environ.get("MOODSTREAM_DATA", SHARED / "data"))
+
+
+@pytest.fixture(autouse=True)
+def _restore_float_state() -> Iterator[None]:
+    """Undo process-wide float settings a model may make (``VisionModel.load`` flushes denormals for speed),
+    so later tests, e.g. hypothesis generating floats, see standard IEEE-754 behaviour."""
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_flush_denormal(False)
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,7 @@ def test_serve_replica_killed_and_app_restarted(rate: int, stream_env, hostile_s
     runner = ServeRunner(settings).start()
     worker = None
     try:
-        runner.deploy(wait=True, timeout_s=600)
+        runner.deploy(wait=True, timeout_s=600, route_prefix=f"/{name}")
         env = {**stream_env, "MOODSTREAM_RAY_ADDRESS": ray.get_runtime_context().gcs_address,
                "MOODSTREAM_SERVE_APP_NAME": name, "MOODSTREAM_SERVE_RETRIES": "5"}
         worker = ServeWorker(env, "", tmp_path / "worker.log").start()
@@ -87,7 +87,7 @@ def test_serve_replica_killed_and_app_restarted(rate: int, stream_env, hostile_s
         runner.close()  # the whole app goes away (serve.delete) ...
         time.sleep(3)
         runner = ServeRunner(settings).start()
-        runner.deploy(wait=True, timeout_s=600)  # ... and comes back
+        runner.deploy(wait=True, timeout_s=600, route_prefix=f"/{name}")  # ... and comes back
         back_at, n = time.monotonic(), count(db)
         wait_for(lambda: count(db) > n, 300, lambda: f"after the app restart\n{worker.tail()}", worker=worker)
         restart_s = time.monotonic() - back_at
