@@ -31,7 +31,7 @@ class Form:
     broker_posts: tuple[int, int]  # before / after the broker restart
 
 
-FAST = Form("fast", rate=40, run_s=2, kill_gap_s=(0.3, 2.5), pg_outage_s=20, redis_outage_s=4, broker_posts=(60, 200))
+FAST = Form("fast", rate=15, run_s=2, kill_gap_s=(0.3, 2.5), pg_outage_s=20, redis_outage_s=4, broker_posts=(60, 200))
 SOAK = Form("soak", rate=80, run_s=20, kill_gap_s=(1, 15), pg_outage_s=20, redis_outage_s=20,
             broker_posts=(1000, 3000))
 FORMS = [pytest.param(FAST, id="fast"), pytest.param(SOAK, id="soak", marks=pytest.mark.soak)]
