@@ -65,8 +65,9 @@ def test_serve_replica_killed_and_app_restarted(rate: int, stream_env, hostile_s
     if started_ray:  # our own Ray, so closing the runner deletes only the app (the cluster stays up)
         ray.init(num_cpus=2, include_dashboard=False, namespace="serve", log_to_driver=False,
                  object_store_memory=128 * 1024 * 1024)
+    # 0.1 logical CPU per replica: the serving tests' session app may still hold most of this Ray's 2 CPUs.
     name = f"ms-rel-{uuid.uuid4().hex[:6]}"
-    settings = Settings(_env_file=None, serve_port=free_port(), serve_host="127.0.0.1", serve_num_cpus=0.5,
+    settings = Settings(_env_file=None, serve_port=free_port(), serve_host="127.0.0.1", serve_num_cpus=0.1,
                         torch_threads=1, serve_app_name=name)
     runner = ServeRunner(settings).start()
     worker = None
