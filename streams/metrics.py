@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -23,6 +27,9 @@ alerts = Counter("moodstream_alerts_total", "sentiment-shift alerts raised", reg
 batch_size = Histogram("moodstream_batch_size", "messages per batch",
                        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=REGISTRY)
 batch_seconds = Histogram("moodstream_batch_seconds", "time to process one batch", registry=REGISTRY)
+stage_seconds = Histogram("moodstream_stage_seconds", "time one batch spends in each pipeline stage", ["stage"],
+                          buckets=LATENCY_BUCKETS, registry=REGISTRY)
+STAGES = ("validate", "fetch", "classify", "persist", "publish", "trends")
 e2e_created = Histogram("moodstream_e2e_latency_from_created_seconds",
                         "post created_at -> prediction persisted", buckets=LATENCY_BUCKETS, registry=REGISTRY)
 e2e_published = Histogram("moodstream_e2e_latency_from_publish_seconds",
@@ -30,6 +37,16 @@ e2e_published = Histogram("moodstream_e2e_latency_from_publish_seconds",
                           registry=REGISTRY)
 consumer_lag = Gauge("moodstream_consumer_lag", "high watermark - next offset, per partition",
                      ["topic", "partition"], registry=REGISTRY)
+
+
+@contextmanager
+def timed(stage: str) -> Iterator[None]:
+    """Observe the block's wall time under ``moodstream_stage_seconds{stage=...}``."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        stage_seconds.labels(stage).observe(time.perf_counter() - t0)
 
 
 def render() -> bytes:

@@ -77,19 +77,25 @@ class Pipeline:
         metrics.batch_size.observe(len(records))
         dead: list[DeadLetter] = []
 
-        work = self._validate(records, dead)
-        work = await self._fetch_images(work, dead)
-        await self._classify(work, dead, rep)
+        with metrics.timed("validate"):
+            work = self._validate(records, dead)
+        with metrics.timed("fetch"):
+            work = await self._fetch_images(work, dead)
+        with metrics.timed("classify"):
+            await self._classify(work, dead, rep)
         done = [w for w in work if w.prediction is not None]
-        rejected = await self._persist(done)
-        for w, reason in rejected:
-            dead.append(dead_letter(w.record, reason, "persist", w.post.id))
-        stored = [w for w in done if all(w is not r for r, _ in rejected)]
-        await self.store.write_dead_letters(dead)
-        await self._publish(stored, dead)
+        with metrics.timed("persist"):
+            rejected = await self._persist(done)
+            for w, reason in rejected:
+                dead.append(dead_letter(w.record, reason, "persist", w.post.id))
+            stored = [w for w in done if all(w is not r for r, _ in rejected)]
+            await self.store.write_dead_letters(dead)
+        with metrics.timed("publish"):
+            await self._publish(stored, dead)
         if self.trends is not None and stored:
-            await self.trends.update(w.post.created_at for w in stored)
-            await self.trends.flush_closed()
+            with metrics.timed("trends"):
+                await self.trends.update(w.post.created_at for w in stored)
+                await self.trends.flush_closed()
 
         now = time.time()
         for w in stored:

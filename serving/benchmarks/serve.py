@@ -91,13 +91,13 @@ def batches(items: list[Any], size: int) -> Callable[[int], list[Any]]:
 
 
 def measure_limit(items: list[Any], seconds: float, pipe: Any, threads: int,
-                  give_up_after_s: float | None = None) -> dict[str, float]:
+                  give_up_after_s: float | None = None, batch: int = BATCH) -> dict[str, float]:
     """(a) ``Pipeline.classify`` in-process on batches of 32 with ``threads`` torch threads; stops early when one
     batch takes longer than ``give_up_after_s`` (a configuration already known to be slower)."""
     import torch
 
     torch.set_num_threads(threads)
-    window = batches(items, BATCH)
+    window = batches(items, batch)
     pipe.classify(window(0))
     k = 1
     t_end = time.perf_counter() + WARMUP_S
@@ -187,13 +187,17 @@ def run(json_path: Path | None = None, seconds: float = 60.0, soak: bool = False
     for lim in limits:
         print(f"  in-process, {lim['threads']} torch thread(s): {lim['posts_per_s']:.1f} posts/s")
     limit = max(limits, key=lambda r: r["posts_per_s"])
+    # the most batching can gain in compute: the same models on one post per call, same threads
+    limit_1 = measure_limit(items, seconds / 2, pipe, limit["threads"], batch=1)
+    print(f"  in-process, 1 post per call: {limit_1['posts_per_s']:.1f} posts/s → batching alone gains "
+          f"{limit['posts_per_s'] / limit_1['posts_per_s']:.2f}× in compute")
     del pipe
     serve_rows = measure_serve(items, seconds, settings, single_in_flight)
     rows = {"limit": limit, "batched": serve_rows["batched"], "single": serve_rows["single"]}
     ratios = {"batched_over_limit": round(rows["batched"]["posts_per_s"] / limit["posts_per_s"], 3),
               "batched_over_single": round(rows["batched"]["posts_per_s"] / rows["single"]["posts_per_s"], 3)}
     many = f"single_{MANY_IN_FLIGHT}"
-    extra = {many: serve_rows[many], "single_1": serve_rows["single_1"]}
+    extra = {many: serve_rows[many], "single_1": serve_rows["single_1"], "limit_1": limit_1}
     config = {"batch": BATCH, "batched_in_flight": BATCHED_IN_FLIGHT, "single_in_flight": single_in_flight,
               "seconds_per_row": seconds, "cpus": cpus, "serve_max_batch_size": settings.serve_max_batch_size,
               "serve_batch_wait_s": settings.serve_batch_wait_s, "posts": len(items),
@@ -202,13 +206,19 @@ def run(json_path: Path | None = None, seconds: float = 60.0, soak: bool = False
             "batched": f"Serve handle, batches of {BATCH}, {BATCHED_IN_FLIGHT} in flight",
             "single": f"Serve handle, 1 post/request, {single_in_flight} clients (one per partition)",
             many: f"Serve handle, 1 post/request, {MANY_IN_FLIGHT} clients (extra)",
-            "single_1": "Serve handle, 1 post/request, 1 client (extra)"}
+            "single_1": "Serve handle, 1 post/request, 1 client (extra)",
+            "limit_1": f"Pipeline.classify in-process, 1 post per call, {limit['threads']} torch thread(s) (extra)"}
     print(f"{'row':<10} {'posts/s':>9} {'p50 ms':>9} {'p99 ms':>9}   what")
     for name, r in {**rows, **extra}.items():
         print(f"{name:<10} {r['posts_per_s']:>9.1f} {r['p50_ms']:>9.1f} {r['p99_ms']:>9.1f}   {what[name]}")
     print(f"batched/limit = {ratios['batched_over_limit']:.2f} (target ≥ 0.85)   "
           f"batched/single = {ratios['batched_over_single']:.2f} (target ≥ 3)")
-    result = {"rows": rows, "ratios": ratios, "extra_rows": extra, "config": config}
+    ratios_extra = {"inprocess_batch_over_single": round(limit["posts_per_s"] / limit_1["posts_per_s"], 3),
+                    "batched_over_single_1": round(rows["batched"]["posts_per_s"]
+                                                   / serve_rows["single_1"]["posts_per_s"], 3)}
+    print(f"in-process batch {BATCH} / batch 1 = {ratios_extra['inprocess_batch_over_single']:.2f} (the compute "
+          f"gain batching can give on this machine)   batched / single_1 = {ratios_extra['batched_over_single_1']:.2f}")
+    result = {"rows": rows, "ratios": ratios, "extra_rows": extra, "extra_ratios": ratios_extra, "config": config}
     if json_path is not None:
         Path(json_path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {json_path}")
