@@ -62,8 +62,8 @@ def emotion_shares_by_modality(counts: dict[str, dict[str, int]]) -> alt.Chart:
             .properties(height=160))
 
 
-def throughput(df: pd.DataFrame) -> alt.Chart:
-    """Predictions processed per minute, cached ones shown separately."""
+def throughput(df: pd.DataFrame, bucket: str = "minute") -> alt.Chart:
+    """Predictions processed per bucket, cached ones shown separately."""
     if df.empty:
         df = pd.DataFrame({"bucket": [], "processed": [], "cached": []})
     long = pd.DataFrame({
@@ -71,12 +71,13 @@ def throughput(df: pd.DataFrame) -> alt.Chart:
         "kind": ["classified"] * len(df) + ["cache hit"] * len(df),
         "posts": list(df["processed"] - df["cached"]) + list(df["cached"]),
     })
-    return (alt.Chart(long, title="Throughput per minute").mark_bar()
-            .encode(_TIME, alt.Y("posts:Q", title="posts / min", stack=True),
+    unit = {"minute": "min", "hour": "h", "day": "day"}.get(bucket, bucket)
+    return (alt.Chart(long, title=f"Throughput per {bucket}").mark_bar()
+            .encode(_TIME, alt.Y("posts:Q", title=f"posts / {unit}", stack=True),
                     alt.Color("kind:N", scale=alt.Scale(domain=["classified", "cache hit"],
                                                         range=["#1f77b4", "#aec7e8"]),
                               legend=alt.Legend(orient="top", title=None)),
-                    tooltip=[alt.Tooltip("bucket:T", format="%H:%M"), "kind:N", "posts:Q"])
+                    tooltip=[alt.Tooltip("bucket:T", format="%Y-%m-%d %H:%M"), "kind:N", "posts:Q"])
             .properties(height=220))
 
 

@@ -57,8 +57,8 @@ def sqlite_file(url: str) -> Path | None:
 
 @st.cache_resource(show_spinner=False)
 def engine(url: str) -> Engine:
-    """One pooled, read-only engine per URL for the whole server."""
-    return make_engine(readonly_url(url), readonly=True)
+    """One pooled, read-only engine per URL for the whole server (every read planned with its parameters)."""
+    return queries.custom_plans(make_engine(readonly_url(url), readonly=True))
 
 
 def _short(err: BaseException, url: str) -> str:
@@ -174,5 +174,5 @@ def alerts(span_s: int, limit: int = 200) -> pd.DataFrame:
     return _frame(fetch("alerts", since=since, limit=limit), cols)
 
 
-def pipeline_stats(span_s: int) -> dict[str, Any]:
-    return fetch("pipeline_stats", span_s)
+def pipeline_stats(span_s: int, bucket: str = "minute") -> dict[str, Any]:
+    return fetch("pipeline_stats", span_s, bucket=bucket)

@@ -4,11 +4,13 @@ Works on SQLite and PostgreSQL. Times go in as datetimes (any zone; converted to
 tz-aware UTC datetimes. Time buckets are computed in SQL (``date_trunc`` on PostgreSQL, ``strftime`` on
 SQLite). Every function takes an open ``Connection`` and returns plain dicts, so results cache and pickle.
 
-Long ranges read ``trend_windows`` (per-minute aggregates the stream worker derives from ``predictions``) for
-the whole minutes of a range and ``predictions`` only for the partial minutes at its edges, so the numbers
-equal the predictions-only answer (means to ~1e-6: windows store them rounded). One cheap statement first checks
-that windows exist for the range's first and last posts; when they do not (data loaded without the worker, a
-``trend_window_s`` other than 60), the query reads ``predictions`` alone.
+Long ranges (and hour or day buckets) read the summary tables the stream worker keeps (``storage.windowed``
+plans which: daily and hourly trend rollups, then 60 s windows, then ``predictions`` only for the partial
+minutes at the edges), so the numbers equal the predictions-only answer (means to ~1e-6: windows store them
+rounded). One cheap statement first checks that the summaries exist for the range's first and last posts; when
+they do not (data loaded without the worker, a ``trend_window_s`` other than 60), the query reads
+``predictions`` alone. Latency percentiles are exact up to ``LATENCY_SAMPLE`` predictions in range and over
+the latest ``LATENCY_SAMPLE`` beyond that (``latency_sample`` says how many).
 """
 
 from __future__ import annotations
@@ -17,44 +19,40 @@ import json
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 from typing import Any, Literal
 
 from sqlalchemy import (
     Connection,
     DateTime,
+    Engine,
     Float,
-    Integer,
     String,
     Subquery,
     case,
+    cast,
+    event,
     func,
     literal_column,
-    or_,
     select,
     type_coerce,
-    union_all,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
 from moodstream.labels import EMOTIONS, SENTIMENTS
-from storage.sqlutil import bucket_of, from_epoch
-from storage.tables import AlertRow, DeadLetterRow, PostHashtagRow, PostRow, PredictionRow, TrendWindowRow
+from storage import windowed as wd
+from storage.tables import AlertRow, DeadLetterRow, PostHashtagRow, PostRow, PredictionRow
 
 Bucket = Literal["minute", "hour", "day"]
 Modality = Literal["fused", "text", "image"]
 BUCKETS: tuple[str, ...] = ("minute", "hour", "day")
 BUCKET_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 _SQLITE_FORMATS = {"minute": "%Y-%m-%d %H:%M:00", "hour": "%Y-%m-%d %H:00:00", "day": "%Y-%m-%d 00:00:00"}
-SQLITE_LATENCY_SAMPLE = 20_000  # SQLite has no percentile_cont: percentiles of the latest N rows in range
+LATENCY_SAMPLE = 50_000  # latency percentiles over at most the latest N predictions in range
 MAX_LIMIT = 1000
-WINDOW_S = 60  # the trend windows read here (the worker's default ``trend_window_s``)
-WINDOWS_MIN_SPAN = timedelta(hours=24)  # ranges at least this long read trend windows whatever the bucket
+SEARCH_ALL = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))  # "all time" for search
 
 _PT, _TT, _HT = PredictionRow.__table__, PostRow.__table__, PostHashtagRow.__table__
-_WT = TrendWindowRow.__table__
-P, T, H, W = _PT.c, _TT.c, _HT.c, _WT.c
-Span = tuple[datetime, datetime]
+P, T, H = _PT.c, _TT.c, _HT.c
 
 
 # -------------------------------------------------------------------------------------------- helpers
@@ -74,6 +72,22 @@ def _bound(dt: datetime) -> datetime:
 
 def _limit(n: int) -> int:
     return max(1, min(int(n), MAX_LIMIT))
+
+
+def custom_plans(engine: Engine) -> Engine:
+    """Plan every read with its real parameters: no server-side prepared statements on PostgreSQL.
+
+    psycopg 3 prepares a statement after 5 runs, and after 5 more PostgreSQL may switch it to a generic plan
+    that ignores the bound range and filters (the Posts page's filtered query on 1M rows: 0.03 s → 0.7 s).
+    A dashboard re-runs the same statements every refresh, so without this its pages slow down after a minute.
+    """
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _no_prepare)
+    return engine
+
+
+def _no_prepare(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.prepare_threshold = None
 
 
 def _is_pg(conn: Connection) -> bool:
@@ -125,7 +139,7 @@ def _json(v: Any) -> Any:
     return json.loads(v) if isinstance(v, str) else v
 
 
-# ------------------------------------------------------------------------------------- trend windows
+# -------------------------------------------------------------------------------------- summaries
 
 TagCond = Callable[[Any], ColumnElement[bool]]
 
@@ -135,113 +149,17 @@ def _tags(hashtags: list[str] | tuple[str, ...] | None) -> list[str]:
     return list(dict.fromkeys(t.lstrip("#").lower() for t in hashtags or ()))
 
 
-def _floor_w(dt: datetime) -> datetime:
-    """Start of the trend window holding ``dt``."""
-    return from_epoch(bucket_of(dt, WINDOW_S))
-
-
-def _ceil_w(dt: datetime) -> datetime:
-    """Start of the first trend window that begins at or after ``dt``."""
-    lo = _floor_w(dt)
-    return lo if lo == utc(dt) else lo + timedelta(seconds=WINDOW_S)
-
-
-def _merge(spans: list[Span]) -> list[Span]:
-    out: list[Span] = []
-    for a, b in spans:
-        if out and out[-1][1] == a:
-            out[-1] = (out[-1][0], b)
-        else:
-            out.append((a, b))
-    return out
-
-
-def _split(cuts: list[datetime]) -> tuple[list[Span], list[Span]]:
-    """The whole windows inside each ``[cuts[i], cuts[i+1])``, and the partial-minute edges left over."""
-    whole: list[Span] = []
-    edges: list[Span] = []
-    for a, b in pairwise(cuts):
-        a, b = utc(a), utc(b)  # type: ignore[assignment]
-        if a >= b:
-            continue
-        lo, hi = _ceil_w(a), _floor_w(b)
-        if lo < hi:
-            whole.append((lo, hi))
-            edges += [e for e in ((a, lo), (hi, b)) if e[0] < e[1]]
-        else:
-            edges.append((a, b))
-    return _merge(whole), _merge(edges)
-
-
-def _any_range(col: Any, spans: list[Span]) -> ColumnElement[bool]:
-    return or_(*(_range(col, a, b) for a, b in spans))
-
-
-def _first(col: Any, where: list[ColumnElement[bool]], last: bool = False) -> Any:
-    return select(col).where(*where).order_by(col.desc() if last else col).limit(1).scalar_subquery()
-
-
-def _windows_cover(conn: Connection, whole: list[Span]) -> bool:
-    """One cheap statement: do global windows exist for the first and the last post in the whole-window part?"""
-    lo, hi = whole[0][0], whole[-1][1]
-    pw = [_range(P.created_at, lo, hi)]
-    ww = [W.hashtag == "", W.window_s == WINDOW_S, _range(W.window_start, lo, hi)]
-    row = conn.execute(select(_first(P.created_at, pw).label("p0"), _first(P.created_at, pw, True).label("p1"),
-                              _first(W.window_start, ww).label("w0"),
-                              _first(W.window_start, ww, True).label("w1"))).one()
-    if row.p0 is None:
-        return True  # no posts there: the windows' (empty) answer is exact
-    return (row.w0 is not None and utc(row.w0) == _floor_w(row.p0)
-            and utc(row.w1) == _floor_w(row.p1))
-
-
-def _windows_plan(conn: Connection, cuts: list[datetime], bucket: str | None,
-                  tags: list[str] | None = None) -> tuple[list[Span], list[Span]] | None:
-    """``(whole windows, edges)`` when this read should come from trend windows, else None (read predictions).
-
-    Windows when the bucket is an hour or a day or the range (its last cut interval) is at least
-    ``WINDOWS_MIN_SPAN``, at most one hashtag is filtered on (per-tag windows would count a post once per tag),
-    and the cover check passes.
-    """
+def _trend_plan(conn: Connection, cuts: list[datetime], bucket: str | None,
+                tags: list[str] | None = None) -> wd.Plan | None:
+    """A summary plan for a trend read, or None (read predictions). At most one hashtag may be filtered on:
+    per-tag rows would count a post with two of them twice."""
     if tags is not None and len(tags) > 1:
         return None
-    if bucket not in ("hour", "day") and utc(cuts[-1]) - utc(cuts[-2]) < WINDOWS_MIN_SPAN:  # type: ignore[operator]
-        return None
-    whole, edges = _split(cuts)
-    if not whole or not _windows_cover(conn, whole):
-        return None
-    return whole, edges
+    return wd.plan_for(conn, cuts, bucket, wd.TREND_CHECKS)
 
 
-def _ones(cond: ColumnElement[bool]) -> ColumnElement[int]:
-    return case((cond, 1), else_=0)
-
-
-def _source(whole: list[Span], edges: list[Span], tag: TagCond | None, emotions: bool = False) -> Subquery:
-    """Rows ``ts, hashtag, volume, negative, neutral, positive, score_sum[, emo_<emotion>...]``.
-
-    Whole windows come from ``trend_windows`` (global when ``tag`` is None, else the hashtags ``tag`` accepts);
-    the edges from ``predictions`` (joined to ``post_hashtags`` for hashtags), one row per post.
-    """
-    wcols: list[Any] = [W.window_start.label("ts"), W.hashtag.label("hashtag"), W.volume.label("volume"),
-                        *[W[s].label(s) for s in SENTIMENTS], (W.mean_score * W.volume).label("score_sum")]
-    if emotions:
-        wcols += [W.emotions[e].as_integer().label(f"emo_{e}") for e in EMOTIONS]
-    wq = select(*wcols).where(W.window_s == WINDOW_S, W.hashtag == "" if tag is None else tag(W.hashtag),
-                              _any_range(W.window_start, whole))
-    if not edges:
-        return wq.subquery("u")
-    ts = P.created_at if tag is None else H.created_at
-    rcols: list[Any] = [ts.label("ts"), literal_column("''", String()).label("hashtag") if tag is None else H.hashtag,
-                        literal_column("1", Integer()).label("volume"),
-                        *[_ones(P.sentiment == s).label(s) for s in SENTIMENTS],
-                        type_coerce(P.sentiment_score, Float()).label("score_sum")]
-    if emotions:
-        rcols += [_ones(P.emotion == e).label(f"emo_{e}") for e in EMOTIONS]
-    rq = select(*rcols).where(_any_range(ts, edges))
-    if tag is not None:
-        rq = rq.select_from(_HT.join(_PT, P.post_id == H.post_id)).where(tag(H.hashtag))
-    return union_all(wq, rq).subquery("u")
+def _source(plan: wd.Plan, tag: TagCond | None, emotions: bool = False) -> Subquery:
+    return wd.trend_source(plan, tag, emotions)
 
 
 def _tag_equals(tags: list[str] | None) -> TagCond | None:
@@ -284,9 +202,9 @@ def sentiment_over_time(conn: Connection, start: datetime, end: datetime, bucket
                         hashtags: list[str] | None = None) -> list[dict[str, Any]]:
     """Per bucket: ``bucket, negative, neutral, positive, volume, mean_score`` (buckets with posts only)."""
     tags = _tags(hashtags) or None
-    plan = _windows_plan(conn, [start, end], bucket, tags)
+    plan = _trend_plan(conn, [start, end], bucket, tags)
     if plan:
-        u = _source(*plan, _tag_equals(tags))
+        u = _source(plan, _tag_equals(tags))
         b = bucket_expr(conn, u.c.ts, bucket).label("bucket")
         q = select(b, *_sums(u, *SENTIMENTS, "volume"), _mean(u)).group_by(b).order_by(b)
         return _rows(conn.execute(q))
@@ -304,9 +222,9 @@ def sentiment_summary(conn: Connection, start: datetime, end: datetime,
                       hashtags: list[str] | None = None) -> dict[str, Any]:
     """Totals over the range: ``negative, neutral, positive, volume, mean_score``."""
     tags = _tags(hashtags) or None
-    plan = _windows_plan(conn, [start, end], None, tags)
+    plan = _trend_plan(conn, [start, end], None, tags)
     if plan:
-        u = _source(*plan, _tag_equals(tags))
+        u = _source(plan, _tag_equals(tags))
         return dict(conn.execute(select(*_sums(u, *SENTIMENTS, "volume"), _mean(u))).one()._mapping)
     q = (select(*[_count_if(P.sentiment == s).label(s) for s in SENTIMENTS],
                 func.count().label("volume"), func.avg(P.sentiment_score).label("mean_score"))
@@ -322,16 +240,25 @@ _EMOTION_COL = {"fused": P.emotion, "text": P.text_emotion, "image": P.image_emo
 
 def emotion_over_time(conn: Connection, start: datetime, end: datetime, bucket: str,
                       modality: str = "fused", hashtags: list[str] | None = None) -> list[dict[str, Any]]:
-    """Per bucket: ``bucket, <one count per emotion>, volume`` for the fused, text or image emotion."""
+    """Per bucket: ``bucket, <one count per emotion>, volume`` for the fused, text or image emotion
+    (buckets with posts of that modality only)."""
     if modality not in _EMOTION_COL:
         raise ValueError(f"modality must be one of {tuple(_EMOTION_COL)}, not {modality!r}")
     tags = _tags(hashtags) or None
-    plan = _windows_plan(conn, [start, end], bucket, tags) if modality == "fused" else None
+    plan = _trend_plan(conn, [start, end], bucket, tags) if modality == "fused" else None
     if plan:
-        u = _source(*plan, _tag_equals(tags), emotions=True)
+        u = _source(plan, _tag_equals(tags), emotions=True)
         b = bucket_expr(conn, u.c.ts, bucket).label("bucket")
         emo = [func.sum(u.c[f"emo_{e}"]).label(e) for e in EMOTIONS]
         return _rows(conn.execute(select(b, *emo, *_sums(u, "volume")).group_by(b).order_by(b)))
+    plan = wd.plan_for(conn, [start, end], bucket, wd.MODALITY_CHECKS) if modality != "fused" and not tags else None
+    if plan:
+        u = wd.modality_source(plan)
+        b = bucket_expr(conn, u.c.ts, bucket).label("bucket")
+        emo = [func.sum(u.c[f"{modality}_{e}"]).label(e) for e in EMOTIONS]
+        volume = func.sum(sum((u.c[f"{modality}_{e}"] for e in EMOTIONS[1:]), u.c[f"{modality}_{EMOTIONS[0]}"]))
+        q = select(b, *emo, volume.label("volume")).group_by(b).having(volume > 0).order_by(b)
+        return _rows(conn.execute(q))
     col = _EMOTION_COL[modality]
     b = bucket_expr(conn, P.created_at, bucket).label("bucket")
     q = (select(b, *[_count_if(col == e).label(e) for e in EMOTIONS], func.count().label("volume"))
@@ -342,25 +269,33 @@ def emotion_over_time(conn: Connection, start: datetime, end: datetime, bucket: 
     return _rows(conn.execute(q.group_by(b).order_by(b)))
 
 
+def _agreement(row: Any) -> dict[str, Any]:
+    counts = {m: {e: int(row[f"{m}_{e}"] or 0) for e in EMOTIONS} for m in _EMOTION_COL}
+    return {"counts": counts, "both": int(row["both_modalities"] or 0),
+            "agree_sentiment": int(row["agree_sentiment"] or 0), "agree_emotion": int(row["agree_emotion"] or 0)}
+
+
 def emotion_by_modality(conn: Connection, start: datetime, end: datetime,
                         hashtags: list[str] | None = None) -> dict[str, Any]:
     """Emotion counts per modality plus how often text and image agree, in one statement.
 
     Returns ``{"counts": {modality: {emotion: n}}, "both": n_with_both, "agree_sentiment": n, "agree_emotion": n}``.
     """
-    cols = [_count_if(c == e).label(f"{m}__{e}") for m, c in _EMOTION_COL.items() for e in EMOTIONS]
+    plan = None if _tags(hashtags) else wd.plan_for(conn, [start, end], None, wd.MODALITY_CHECKS)
+    if plan:
+        u = wd.modality_source(plan)
+        names = [n for n in wd.MODALITY_VALUES if n != "volume"]
+        return _agreement(conn.execute(select(*(func.sum(u.c[n]).label(n) for n in names))).one()._mapping)
+    cols = [_count_if(c == e).label(f"{m}_{e}") for m, c in _EMOTION_COL.items() for e in EMOTIONS]
     both = P.text_sentiment.is_not(None) & P.image_sentiment.is_not(None)
-    q = select(*cols, _count_if(both).label("both"),
+    q = select(*cols, _count_if(both).label("both_modalities"),
                _count_if(both & (P.text_sentiment == P.image_sentiment)).label("agree_sentiment"),
                _count_if(both & (P.text_emotion == P.image_emotion)).label("agree_emotion"),
                ).where(_range(P.created_at, start, end))
     tag = _tag_filter(hashtags, start, end)
     if tag is not None:
         q = q.where(tag)
-    row = conn.execute(q).one()._mapping
-    counts = {m: {e: int(row[f"{m}__{e}"]) for e in EMOTIONS} for m in _EMOTION_COL}
-    return {"counts": counts, "both": int(row["both"]), "agree_sentiment": int(row["agree_sentiment"]),
-            "agree_emotion": int(row["agree_emotion"])}
+    return _agreement(conn.execute(q).one()._mapping)
 
 
 # ------------------------------------------------------------------------------------------ hashtags
@@ -376,9 +311,9 @@ def top_hashtags(conn: Connection, start: datetime, end: datetime, limit: int = 
     """
     if order not in _ORDERS:
         raise ValueError(f"order must be one of {_ORDERS}, not {order!r}")
-    plan = _windows_plan(conn, [start, end], None)
+    plan = _trend_plan(conn, [start, end], None)
     if plan:
-        u = _source(*plan, _any_tag)
+        u = _source(plan, _any_tag)
         volume = func.sum(u.c.volume)
         mean = _mean(u)
         q = select(u.c.hashtag, volume.label("volume"), *_sums(u, *SENTIMENTS), mean).group_by(u.c.hashtag)
@@ -408,9 +343,9 @@ def hashtag_movers(conn: Connection, start: datetime, end: datetime, limit: int 
     Rows: ``hashtag, volume, previous, change, mean_score, previous_score`` ordered by ``|change|``.
     """
     prev_start = utc(start) - (utc(end) - utc(start))  # type: ignore[operator]
-    plan = _windows_plan(conn, [prev_start, start, end], None)
+    plan = _trend_plan(conn, [prev_start, start, end], None)
     if plan:
-        u = _source(*plan, _any_tag)
+        u = _source(plan, _any_tag)
         now = u.c.ts >= _bound(start)
         vol_now = func.sum(case((now, u.c.volume), else_=0))
         vol_prev = func.sum(case((~now, u.c.volume), else_=0))
@@ -441,10 +376,10 @@ def hashtag_sparklines(conn: Connection, tags: list[str], start: datetime, end: 
     """Per hashtag and bucket: ``hashtag, bucket, volume, mean_score`` for the given tags."""
     if not tags:
         return []
-    plan = _windows_plan(conn, [start, end], bucket)
+    plan = _trend_plan(conn, [start, end], bucket)
     if plan:
         wanted = _tags(tags)
-        u = _source(*plan, lambda c: c.in_(wanted))
+        u = _source(plan, lambda c: c.in_(wanted))
         b = bucket_expr(conn, u.c.ts, bucket).label("bucket")
         q = (select(u.c.hashtag, b, func.sum(u.c.volume).label("volume"), _mean(u))
              .group_by(u.c.hashtag, b).order_by(u.c.hashtag, b))
@@ -467,12 +402,12 @@ def search_hashtags(conn: Connection, prefix: str, limit: int = 20, start: datet
     """Hashtags starting with ``prefix`` (``#`` and case ignored; LIKE wildcards escaped), most used first:
     ``hashtag, volume`` (counted in ``[start, end)`` when given)."""
     prefix = prefix.strip().lstrip("#").lower()[:100]
-    plan = _windows_plan(conn, [start, end], None) if start is not None and end is not None else None
+    plan = _trend_plan(conn, [start or SEARCH_ALL[0], end or SEARCH_ALL[1]], None)
     if plan:
         def matches(c: Any) -> ColumnElement[bool]:
             return c.like(_like_prefix(prefix), escape="\\") if prefix else c != ""
 
-        u = _source(*plan, matches)
+        u = _source(plan, matches)
         volume = func.sum(u.c.volume)
         q = select(u.c.hashtag, volume.label("volume")).group_by(u.c.hashtag)
         return _rows(conn.execute(q.order_by(volume.desc(), u.c.hashtag).limit(_limit(limit))))
@@ -560,13 +495,30 @@ def alerts(conn: Connection, since: datetime, limit: int = 100) -> list[dict[str
 # ---------------------------------------------------------------------------------------- pipeline
 
 
-def throughput(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Predictions processed per minute (by ``processed_at``): ``bucket, processed, cached, mean_latency_ms``."""
-    b = bucket_expr(conn, P.processed_at, "minute").label("bucket")
+def _pipeline_plan(conn: Connection, start: datetime, end: datetime, bucket: str | None) -> wd.Plan | None:
+    return wd.plan_for(conn, [start, end], bucket, wd.PIPELINE_CHECKS)
+
+
+def _throughput(conn: Connection, start: datetime, end: datetime, bucket: str,
+                plan: wd.Plan | None) -> list[dict[str, Any]]:
+    if plan:
+        u = wd.pipeline_source(plan)
+        b = bucket_expr(conn, u.c.ts, bucket).label("bucket")
+        processed = func.sum(u.c.processed)
+        q = (select(b, processed.label("processed"), func.sum(u.c.cached).label("cached"),
+                    (func.sum(u.c.latency_sum) / func.nullif(processed, 0)).label("mean_latency_ms"))
+             .group_by(b).order_by(b))
+        return _rows(conn.execute(q))
+    b = bucket_expr(conn, P.processed_at, bucket).label("bucket")
     q = (select(b, func.count().label("processed"), _count_if(P.cached.is_(True)).label("cached"),
                 func.avg(P.latency_ms).label("mean_latency_ms"))
          .where(_range(P.processed_at, start, end)).group_by(b).order_by(b))
     return _rows(conn.execute(q))
+
+
+def throughput(conn: Connection, start: datetime, end: datetime, bucket: str = "minute") -> list[dict[str, Any]]:
+    """Predictions processed per bucket (by ``processed_at``): ``bucket, processed, cached, mean_latency_ms``."""
+    return _throughput(conn, start, end, bucket, _pipeline_plan(conn, start, end, bucket))
 
 
 def _percentile(sorted_values: list[float], q: float) -> float | None:
@@ -578,34 +530,73 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def processing_stats(conn: Connection, start: datetime, end: datetime) -> dict[str, Any]:
-    """Over predictions processed in range: ``processed, cache_hit_rate, p50, p95, p99, latency_sample``.
+_QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
 
-    PostgreSQL: exact ``percentile_cont`` in the same statement. SQLite: one aggregate statement plus one
-    bounded one (the latest ``SQLITE_LATENCY_SAMPLE`` latencies in range).
-    """
-    where = _range(P.processed_at, start, end)
-    cached = func.avg(case((P.cached.is_(True), 1.0), else_=0.0)).label("cache_hit_rate")
+
+def _latency(conn: Connection, where: ColumnElement[bool]) -> dict[str, Any]:
+    """``p50, p95, p99`` over the latest ``LATENCY_SAMPLE`` predictions in range (one bounded statement, an
+    index-only scan), the sample's size (``latency_sample``) and the newest ``processed_at`` (``last``)."""
+    latest = select(P.latency_ms, P.processed_at).where(where).order_by(P.processed_at.desc()).limit(LATENCY_SAMPLE)
     if _is_pg(conn):
-        pct = [func.percentile_cont(literal_column(str(q))).within_group(P.latency_ms).label(name)
-               for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))]
-        row = conn.execute(select(func.count().label("processed"), cached, *pct).where(where)).one()._mapping
-        out = dict(row)
-        out["latency_sample"] = out["processed"]
-        return out
-    row = conn.execute(select(func.count().label("processed"), cached).where(where)).one()._mapping
-    lat = sorted(conn.execute(select(P.latency_ms).where(where).order_by(P.processed_at.desc())
-                              .limit(SQLITE_LATENCY_SAMPLE)).scalars())
-    return {**dict(row), "p50": _percentile(lat, 0.5), "p95": _percentile(lat, 0.95),
-            "p99": _percentile(lat, 0.99), "latency_sample": len(lat)}
+        s = latest.subquery("s")
+        pct = [func.percentile_cont(literal_column(str(q))).within_group(s.c.latency_ms).label(name)
+               for name, q in _QUANTILES]
+        row = conn.execute(select(func.count().label("latency_sample"), func.max(s.c.processed_at).label("last"),
+                                  *pct)).one()._mapping
+        return {**dict(row), "last": utc(row["last"])}
+    rows = conn.execute(latest).all()
+    lat = sorted(r.latency_ms for r in rows)
+    return {**{name: _percentile(lat, q) for name, q in _QUANTILES}, "latency_sample": len(lat),
+            "last": utc(rows[0].processed_at) if rows else None}
 
 
-def model_versions(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Model versions and fusion strategies that processed posts in range: ``model_version, fusion, n, last_seen``."""
+def _processing(conn: Connection, start: datetime, end: datetime, plan: wd.Plan | None) -> dict[str, Any]:
+    if plan:
+        u = wd.pipeline_source(plan)
+        processed = func.sum(u.c.processed)
+        q = select(func.coalesce(processed, 0).label("processed"),
+                   (cast(func.sum(u.c.cached), Float()) / func.nullif(processed, 0)).label("cache_hit_rate"))
+    else:
+        q = (select(func.count().label("processed"),
+                    func.avg(case((P.cached.is_(True), 1.0), else_=0.0)).label("cache_hit_rate"))
+             .where(_range(P.processed_at, start, end)))
+    out = dict(conn.execute(q).one()._mapping)
+    out.update(_latency(conn, _range(P.processed_at, start, end)))
+    last = out.pop("last")
+    out["last_minute"] = 0
+    if last is not None:
+        lo = wd.floor_to(last, 60)
+        hi = min(utc(end), lo + timedelta(seconds=60))  # type: ignore[type-var]
+        out["last_minute"] = int(conn.execute(select(func.count()).where(_range(P.processed_at, lo, hi))).scalar_one())
+    return out
+
+
+def processing_stats(conn: Connection, start: datetime, end: datetime) -> dict[str, Any]:
+    """Over predictions processed in range: ``processed, cache_hit_rate, p50, p95, p99, latency_sample,
+    last_minute`` (processed in the newest minute with any).
+
+    Counts are exact; the percentiles are over the latest ``latency_sample`` (at most ``LATENCY_SAMPLE``)
+    predictions in range, so exact when the range holds no more than that.
+    """
+    return _processing(conn, start, end, _pipeline_plan(conn, start, end, None))
+
+
+def _models(conn: Connection, start: datetime, end: datetime, plan: wd.Plan | None) -> list[dict[str, Any]]:
+    if plan:
+        u = wd.pipeline_source(plan)
+        last = func.max(u.c.last_at)
+        q = (select(u.c.model_version, u.c.fusion, func.sum(u.c.processed).label("n"), last.label("last_seen"))
+             .group_by(u.c.model_version, u.c.fusion).order_by(last.desc()))
+        return _rows(conn.execute(q))
     q = (select(P.model_version, P.fusion, func.count().label("n"), func.max(P.processed_at).label("last_seen"))
          .where(_range(P.processed_at, start, end)).group_by(P.model_version, P.fusion)
          .order_by(func.max(P.processed_at).desc()))
     return _rows(conn.execute(q))
+
+
+def model_versions(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Model versions and fusion strategies that processed posts in range: ``model_version, fusion, n, last_seen``."""
+    return _models(conn, start, end, _pipeline_plan(conn, start, end, None))
 
 
 def dead_letter_stats(conn: Connection, start: datetime, end: datetime, latest: int = 10) -> dict[str, Any]:
@@ -620,7 +611,10 @@ def dead_letter_stats(conn: Connection, start: datetime, end: datetime, latest: 
     return {"count": total, "latest": [{k: v for k, v in r.items() if k != "count"} for r in rows]}
 
 
-def pipeline_stats(conn: Connection, start: datetime, end: datetime) -> dict[str, Any]:
-    """Everything the Pipeline page shows: throughput per minute, dead letters, latency, cache, model versions."""
-    return {"throughput": throughput(conn, start, end), "processing": processing_stats(conn, start, end),
-            "dead_letters": dead_letter_stats(conn, start, end), "models": model_versions(conn, start, end)}
+def pipeline_stats(conn: Connection, start: datetime, end: datetime, bucket: str = "minute") -> dict[str, Any]:
+    """Everything the Pipeline page shows: throughput per ``bucket``, dead letters, latency, cache, model versions
+    (one summary plan for all of them)."""
+    plan = _pipeline_plan(conn, start, end, bucket)
+    return {"throughput": _throughput(conn, start, end, bucket, plan),
+            "processing": _processing(conn, start, end, plan),
+            "dead_letters": dead_letter_stats(conn, start, end), "models": _models(conn, start, end, plan)}

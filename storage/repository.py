@@ -71,20 +71,27 @@ def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]], key
     return max(result.rowcount, 0)
 
 
-def _stored_created_at(conn: Connection, ids: list[str]) -> list[datetime]:
-    """``created_at`` of the posts already stored among ``ids`` (their old trend windows)."""
-    t = PostRow.__table__
-    out: list[datetime] = []
+def _stored_times(conn: Connection, ids: list[str]) -> tuple[list[datetime], list[datetime]]:
+    """``created_at`` (post and prediction) and ``processed_at`` of the posts already stored among ``ids``:
+    the trend and pipeline windows they are counted in now."""
+    t, p = PostRow.__table__, PredictionRow.__table__
+    created: list[datetime] = []
+    processed: list[datetime] = []
     for group in chunks(ids, _IDS_PER_QUERY):
-        out.extend(conn.execute(select(t.c.created_at).where(t.c.id.in_(list(group)))).scalars())
-    return out
+        q = (select(t.c.created_at, p.c.created_at.label("predicted_at"), p.c.processed_at)
+             .select_from(t.outerjoin(p, p.c.post_id == t.c.id)).where(t.c.id.in_(list(group))))
+        for row in conn.execute(q):
+            created += [row.created_at] + ([row.predicted_at] if row.predicted_at is not None else [])
+            processed += [row.processed_at] if row.processed_at is not None else []
+    return created, processed
 
 
 def upsert_predictions(engine: Engine, records: list[PostRecord], *, window_s: int | None = None) -> int:
     """Upsert posts, predictions and (replaced) hashtags of ``records`` in one transaction; return posts written.
 
     A post id seen twice in one batch keeps its last record. With ``window_s``, the trend windows the batch
-    touches (including the old windows of posts whose timestamp moved) are recomputed in the same transaction.
+    touches (including the old windows of posts whose timestamp moved) are recomputed in the same transaction,
+    and with them the summary tables (``storage.rollups``) the dashboard reads.
     """
     latest = {rec.post.id: rec for rec in records}
     batch = [latest[i] for i in sorted(latest)]  # a fixed lock order, so concurrent batches cannot deadlock
@@ -94,7 +101,7 @@ def upsert_predictions(engine: Engine, records: list[PostRecord], *, window_s: i
     posts = PostRow.__table__
     tags = PostHashtagRow.__table__
     with transaction(engine) as conn:
-        touched = [utc(dt) for dt in _stored_created_at(conn, ids)] if window_s else []
+        touched, processed = _stored_times(conn, ids) if window_s else ([], [])
         _upsert(conn, posts, [post_row(r) for r in batch], ["id"], keep_if_null=("thumbnail",))
         _upsert(conn, PredictionRow.__table__, [prediction_row(r) for r in batch], ["post_id"])
         for group in chunks(ids, _IDS_PER_QUERY):
@@ -102,7 +109,8 @@ def upsert_predictions(engine: Engine, records: list[PostRecord], *, window_s: i
         _insert_ignore(conn, tags, [h for r in batch for h in hashtag_rows(r)], ["post_id", "hashtag"])
         if window_s:
             touched += [utc(r.prediction.created_at) for r in batch]
-            recompute_windows(conn, touched, window_s)
+            processed += [utc(r.prediction.processed_at) for r in batch]
+            recompute_windows(conn, [utc(dt) for dt in touched], window_s, [utc(dt) for dt in processed])
     return len(batch)
 
 

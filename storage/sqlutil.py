@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, Table, literal_column
+from sqlalchemy import BigInteger, ColumnElement, Connection, DateTime, Table, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -36,6 +36,25 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     size = max(1, size)
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+class epoch_to_time(FunctionElement):
+    """A timestamp column value from whole epoch seconds, stored the way the dialect stores ``DateTime``."""
+
+    type = DateTime(timezone=True)
+    inherit_cache = True
+    name = "epoch_to_time"
+
+
+@compiles(epoch_to_time, "postgresql")
+def _epoch_to_time_pg(element: epoch_to_time, compiler: Any, **kw: Any) -> str:
+    return f"to_timestamp({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(epoch_to_time, "sqlite")
+def _epoch_to_time_sqlite(element: epoch_to_time, compiler: Any, **kw: Any) -> str:
+    # SQLAlchemy's SQLite DateTime text, so range comparisons on the column stay plain string comparisons.
+    return f"strftime('%Y-%m-%d %H:%M:%S.000000', {compiler.process(element.clauses, **kw)}, 'unixepoch')"
 
 
 class epoch_seconds(FunctionElement):

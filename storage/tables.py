@@ -131,6 +131,81 @@ class TrendWindowRow(Base):
     __table_args__ = (Index("ix_trend_windows_hashtag_window_start", "hashtag", "window_start"),)
 
 
+class TrendRollupRow(Base):
+    """Hourly (``window_s = 3600``) and daily (86400) sums of the stored 60 s trend windows, global and per hashtag.
+
+    Kept equal to the sum of its windows by ``storage.rollups`` (in the transaction that replaces them).
+    """
+
+    __tablename__ = "trend_rollups"
+
+    window_s: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hashtag: Mapped[str] = mapped_column(String(100), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    volume: Mapped[int] = mapped_column(Integer, nullable=False)
+    negative: Mapped[int] = mapped_column(Integer, nullable=False)
+    neutral: Mapped[int] = mapped_column(Integer, nullable=False)
+    positive: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Σ round(mean_score · 10⁶) · volume over the windows: their score sum in millionths, an exact integer.
+    score_micros: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    emo_anger: Mapped[int] = mapped_column(Integer, nullable=False)
+    emo_disgust: Mapped[int] = mapped_column(Integer, nullable=False)
+    emo_fear: Mapped[int] = mapped_column(Integer, nullable=False)
+    emo_joy: Mapped[int] = mapped_column(Integer, nullable=False)
+    emo_sadness: Mapped[int] = mapped_column(Integer, nullable=False)
+    emo_surprise: Mapped[int] = mapped_column(Integer, nullable=False)
+    emo_neutral: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __table_args__ = (Index("ix_trend_rollups_window_s_window_start", "window_s", "window_start"),)
+
+
+class ModalityWindowRow(Base):
+    """Per minute of ``created_at`` (all posts): each modality's emotion counts and text/image agreement."""
+
+    __tablename__ = "modality_windows"
+
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    volume: Mapped[int] = mapped_column(Integer, nullable=False)
+    fused_anger: Mapped[int] = mapped_column(Integer, nullable=False)
+    fused_disgust: Mapped[int] = mapped_column(Integer, nullable=False)
+    fused_fear: Mapped[int] = mapped_column(Integer, nullable=False)
+    fused_joy: Mapped[int] = mapped_column(Integer, nullable=False)
+    fused_sadness: Mapped[int] = mapped_column(Integer, nullable=False)
+    fused_surprise: Mapped[int] = mapped_column(Integer, nullable=False)
+    fused_neutral: Mapped[int] = mapped_column(Integer, nullable=False)
+    text_anger: Mapped[int] = mapped_column(Integer, nullable=False)
+    text_disgust: Mapped[int] = mapped_column(Integer, nullable=False)
+    text_fear: Mapped[int] = mapped_column(Integer, nullable=False)
+    text_joy: Mapped[int] = mapped_column(Integer, nullable=False)
+    text_sadness: Mapped[int] = mapped_column(Integer, nullable=False)
+    text_surprise: Mapped[int] = mapped_column(Integer, nullable=False)
+    text_neutral: Mapped[int] = mapped_column(Integer, nullable=False)
+    image_anger: Mapped[int] = mapped_column(Integer, nullable=False)
+    image_disgust: Mapped[int] = mapped_column(Integer, nullable=False)
+    image_fear: Mapped[int] = mapped_column(Integer, nullable=False)
+    image_joy: Mapped[int] = mapped_column(Integer, nullable=False)
+    image_sadness: Mapped[int] = mapped_column(Integer, nullable=False)
+    image_surprise: Mapped[int] = mapped_column(Integer, nullable=False)
+    image_neutral: Mapped[int] = mapped_column(Integer, nullable=False)
+    both_modalities: Mapped[int] = mapped_column(Integer, nullable=False)  # posts with text and image predictions
+    agree_sentiment: Mapped[int] = mapped_column(Integer, nullable=False)
+    agree_emotion: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class PipelineWindowRow(Base):
+    """Per minute of ``processed_at``, model version and fusion: how many were processed, cached, how slowly."""
+
+    __tablename__ = "pipeline_windows"
+
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(128), primary_key=True)
+    fusion: Mapped[str] = mapped_column(String(32), primary_key=True)
+    processed: Mapped[int] = mapped_column(Integer, nullable=False)
+    cached: Mapped[int] = mapped_column(Integer, nullable=False)
+    latency_sum: Mapped[float] = mapped_column(Float, nullable=False)  # ms
+    last_processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 class AlertRow(Base):
     """A sentiment-shift alert on a hashtag, with the numbers that triggered it."""
 

@@ -1,7 +1,9 @@
 """Tumbling trend windows derived from the stored predictions, written with replace semantics.
 
 A window is global (``hashtag == ''``) or per hashtag. Every write recomputes the window from
-``predictions`` (joined to ``post_hashtags``), so a replayed post can never be counted twice.
+``predictions`` (joined to ``post_hashtags``), so a replayed post can never be counted twice. The same
+transaction keeps the summary tables of ``storage.rollups`` in step (hour/day rollups of the 60 s windows,
+per-minute modality and pipeline windows).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Select, case, delete, func, literal, select, text
 
 from moodstream.labels import EMOTIONS, SENTIMENTS
+from storage import rollups
 from storage.engine import is_postgres, transaction
 from storage.sqlutil import bucket_epoch, bucket_of, chunks, from_epoch, insert, utc
 from storage.tables import PostHashtagRow, PredictionRow, TrendWindowRow
@@ -81,20 +84,37 @@ def aggregate_windows(conn: Connection, window_s: int = 60, buckets: Iterable[in
     return sorted(out, key=_sort_key)
 
 
+def _stored_minute_windows(conn: Connection, group: Sequence[int]) -> list[TrendWindow]:
+    """The stored 60 s windows starting at these epoch seconds (what a replace removes from the rollups)."""
+    t = TrendWindowRow.__table__
+    starts = [from_epoch(b) for b in group]
+    q = select(t).where(t.c.window_start.in_(starts), t.c.window_s == rollups.MINUTE)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
 def recompute_windows(
-    conn: Connection, window_starts: Iterable[datetime] | None, window_s: int = 60
+    conn: Connection, window_starts: Iterable[datetime] | None, window_s: int = 60,
+    processed: Iterable[datetime] | None = None,
 ) -> list[TrendWindow]:
-    """Replace the stored windows holding ``window_starts`` (None: every window) by fresh aggregates."""
+    """Replace the stored windows holding ``window_starts`` (None: every window) by fresh aggregates.
+
+    Also brings the summary tables up to date: the rollups by the difference the replaced 60 s windows make,
+    the modality windows of the minutes of ``window_starts``, and the pipeline windows of the ``processed``
+    minutes (None: those of the predictions created in the recomputed windows). With ``window_starts`` None
+    every summary table is rebuilt (bulk SQL).
+    """
     if is_postgres(conn):
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": TREND_LOCK_KEY})
     t = TrendWindowRow.__table__
     buckets = None if window_starts is None else sorted({bucket_of(ws, window_s) for ws in window_starts})
     windows = aggregate_windows(conn, window_s, buckets)
+    removed: list[TrendWindow] = []
     if buckets is None:
         conn.execute(delete(t).where(t.c.window_s == window_s))
     else:
         # Windows that lost all their posts (e.g. a hashtag was removed) must disappear too.
         for group in chunks(buckets, _STARTS_PER_QUERY):
+            removed += _stored_minute_windows(conn, group)
             conn.execute(delete(t).where(t.c.window_start.in_([from_epoch(b) for b in group])))
     now = datetime.now(UTC)
     rows = [{**w, "updated_at": now} for w in windows]
@@ -106,6 +126,14 @@ def recompute_windows(
             set_={c.name: stmt.excluded[c.name] for c in t.columns if c.name not in keep},
         )
         conn.execute(stmt, rows)
+    if buckets is None:
+        rollups.rebuild_summaries(conn)
+        return rows
+    rollups.add_window_deltas(conn, removed, rows)
+    rollups.recompute_modality_windows(conn, {m for b in buckets for m in range(b, b + window_s, rollups.MINUTE)})
+    minutes = (rollups.processed_minutes(conn, buckets, window_s) if processed is None
+               else {bucket_of(ts, rollups.MINUTE) for ts in processed})
+    rollups.recompute_pipeline_windows(conn, minutes)
     return rows
 
 

@@ -1,5 +1,6 @@
-"""Pipeline: throughput per minute, dead letters and their latest reasons, latency percentiles, cache hit
-rate, model version in use."""
+"""Pipeline: throughput per bucket, dead letters and their latest reasons, latency percentiles, cache hit
+rate, model version in use. Counts are exact; latency percentiles cover at most the latest
+``storage.queries.LATENCY_SAMPLE`` predictions of the range (the page says so when the range holds more)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ def _ms(x: float | None) -> str:
 
 
 def body() -> None:
-    stats = data.pipeline_stats(ui.span_s())
+    bucket = ui.bucket()
+    stats = data.pipeline_stats(ui.span_s(), bucket)
     proc, dlq, models = stats["processing"], stats["dead_letters"], stats["models"]
     tp = pd.DataFrame(stats["throughput"], columns=["bucket", "processed", "cached", "mean_latency_ms"])
     m = st.columns(4)
     m[0].metric("Processed", f"{proc['processed']:,}")
-    m[1].metric("Last minute", f"{int(tp['processed'].iloc[-1]) if not tp.empty else 0:,}",
+    m[1].metric("Last minute", f"{int(proc['last_minute']):,}",
                 help="posts processed in the most recent minute with any")
     m[2].metric("Dead letters", f"{dlq['count']:,}")
     rate = proc["cache_hit_rate"]
@@ -33,9 +35,10 @@ def body() -> None:
     lat[3].metric("Model version", models[0]["model_version"] if models else "–",
                   help=f"fusion: {models[0]['fusion']}" if models else None)
     if proc["latency_sample"] and proc["latency_sample"] < proc["processed"]:
-        st.caption(f"Latency percentiles over the latest {proc['latency_sample']:,} predictions.")
+        st.caption(f"Latency percentiles are approximate: over the latest {proc['latency_sample']:,} of the "
+                   f"{proc['processed']:,} predictions in this range.")
     if not tp.empty:
-        st.altair_chart(charts.throughput(tp), width="stretch")
+        st.altair_chart(charts.throughput(tp, bucket), width="stretch")
     left, right = st.columns([3, 2])
     with left:
         st.subheader("Latest dead letters")

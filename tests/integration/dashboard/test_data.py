@@ -37,6 +37,20 @@ def test_postgres_readonly_session(pg_url: str, seedlib) -> None:
     engine.dispose()
 
 
+def test_postgres_reads_are_never_prepared(pg_url: str, seedlib) -> None:
+    """Each run of a query gets a plan for its own parameters (no generic plan after repeated runs)."""
+    rw = create_engine(pg_url)
+    seedlib.create_schema(rw)
+    rw.dispose()
+    engine = data.engine.__wrapped__(pg_url) if hasattr(data.engine, "__wrapped__") else data.engine(pg_url)
+    with engine.connect() as c:
+        for _ in range(12):
+            c.execute(text("SELECT count(*) FROM predictions WHERE sentiment = :s"), {"s": "negative"})
+        assert c.connection.dbapi_connection.prepare_threshold is None
+        assert c.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar() == 0
+    engine.dispose()
+
+
 def test_down_database_is_one_line_without_password(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 

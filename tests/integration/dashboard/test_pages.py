@@ -265,6 +265,43 @@ def test_pipeline_page(seeded, now, app_env) -> None:
     assert len(chart_frames(at)) == 1
 
 
+# ------------------------------------------------------------------------------------ summary tables
+
+
+def _page_numbers(at: AppTest) -> tuple[dict[str, str], list, list[str]]:
+    """Metrics, tables (floats to 6 digits: windows store means rounded) and captions of a page."""
+    def cell(v: object) -> object:
+        if isinstance(v, list | tuple) or getattr(v, "ndim", 0):  # sparklines come back as arrays
+            return [cell(x) for x in list(v)]
+        v = v.item() if hasattr(v, "item") else v
+        return None if v != v else round(v, 6) if isinstance(v, float) else v  # NaN -> None
+
+    frames = []
+    for d in at.dataframe:
+        split = d.value.to_dict("split")
+        frames.append({**split, "data": [[cell(v) for v in row] for row in split["data"]]})
+    return metrics(at), frames, [c.value for c in at.caption]
+
+
+@pytest.mark.parametrize("page", ["trends", "emotions", "hashtags", "pipeline"])
+def test_pages_show_the_same_numbers_from_summary_tables(seeded, app_env, page) -> None:
+    """With the trend windows and summary tables the worker keeps (rebuilt here from the seed), every number on
+    the page equals the predictions-only one (the last 24 hours reads rollups, windows and edges)."""
+    from storage.engine import make_engine
+    from storage.repository import recompute_trend_windows
+    from storage.rollups import stored_summaries
+
+    url, _posts = seeded
+    app_env(url)
+    before = _page_numbers(open_page(page))
+    engine = make_engine(url)
+    recompute_trend_windows(engine, None)
+    assert all(stored_summaries(engine).values())
+    engine.dispose()
+    app_env(url)  # caches cleared
+    assert _page_numbers(open_page(page)) == before
+
+
 # --------------------------------------------------------------------------------- gate, empty, down
 
 

@@ -44,7 +44,7 @@ def test_fresh_upgrade_creates_exactly_the_metadata(db_url: str) -> None:
     fks = {(fk["referred_table"], tuple(fk["constrained_columns"])) for fk in insp.get_foreign_keys("predictions")}
     assert fks == {("posts", ("post_id",))}
     engine.dispose()
-    assert current_revision(db_url) == head_revision() == "0002_covering_indexes"
+    assert current_revision(db_url) == head_revision() == "0003_summary_tables"
     assert schema_diffs(db_url) == []
 
 
@@ -111,19 +111,10 @@ def test_upgrade_of_unreachable_database_is_one_clear_line() -> None:
     assert "hunter2" not in str(err.value) and "\n" not in str(err.value) and f":{port}/x" in str(err.value)
 
 
-def test_upgrade_from_0001_and_downgrade(db_url: str) -> None:
+def test_upgrade_from_0001_and_downgrade(db_url: str, alembic) -> None:
     """0002 on a database already at 0001 (with rows) reaches the models exactly; its downgrade restores 0001."""
     from alembic import command
 
-    from storage.migrate import alembic_config
-
-    def alembic(fn, rev: str) -> None:
-        engine = make_engine(db_url)
-        with engine.begin() as conn:
-            cfg = alembic_config()
-            cfg.attributes["connection"] = conn
-            fn(cfg, rev)
-        engine.dispose()
 
     alembic(command.upgrade, "0001_initial")
     engine = make_engine(db_url)
@@ -143,5 +134,5 @@ def test_upgrade_from_0001_and_downgrade(db_url: str) -> None:
     assert "ix_post_hashtags_created_at" not in {i["name"] for i in inspect(engine).get_indexes("post_hashtags")}
     assert not indexes["ix_predictions_created_at"].get("include_columns")
     alembic(command.upgrade, "head")
-    assert schema_diffs(db_url) == [] and current_revision(db_url) == "0002_covering_indexes"
+    assert schema_diffs(db_url) == [] and current_revision(db_url) == "0003_summary_tables"
     engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -236,7 +237,7 @@ def test_empty_database(db_url: str) -> None:
 
 
 def test_each_query_is_one_statement_with_bound_parameters(db) -> None:
-    """Every chart query is one aggregate statement (after at most one trend-window check); user strings never
+    """Every chart query is one aggregate statement (after at most one summary-table check); user strings never
     appear in the SQL text."""
     engine, _, now = db
     statements: list[tuple[str, object]] = []
@@ -259,7 +260,7 @@ def test_each_query_is_one_statement_with_bound_parameters(db) -> None:
         for call in calls:
             statements.clear()
             call(c)
-            checks = [sql for sql, _ in statements if "p0" in sql and "trend_windows" in sql]
+            checks = [sql for sql, _ in statements if "p0_0" in sql]
             assert len(checks) <= 1 and len(statements) - len(checks) == 1
             assert not any("marker" in sql for sql, _ in statements)
 
@@ -329,23 +330,43 @@ def _window_calls(t0: datetime) -> dict[str, object]:
         "sparklines": lambda c: q.hashtag_sparklines(c, ["t1", "all", "none"], start, end, "hour"),
         "search": lambda c: q.search_hashtags(c, "", 50, start, end),
         "search_prefix": lambda c: q.search_hashtags(c, "#T", 50, start, end),
+        "search_all_time": lambda c: q.search_hashtags(c, "t", 50),
+        "emotions_fused_day": lambda c: q.emotion_over_time(c, start, end, "day"),
+        "emotions_image": lambda c: q.emotion_over_time(c, start, end, "hour", "image"),
+        "emotions_text_minute_long": lambda c: q.emotion_over_time(c, start, end, "minute", "text"),
+        "by_modality": lambda c: q.emotion_by_modality(c, start, end),
+        "pipeline_minute": lambda c: q.pipeline_stats(c, start, end),
+        "pipeline_hour": lambda c: q.pipeline_stats(c, start, end, "hour"),
+        "pipeline_day": lambda c: q.pipeline_stats(c, start, end, "day"),
     }
 
 
+SUMMARY_ROWS = ("TrendWindowRow", "TrendRollupRow", "ModalityWindowRow", "PipelineWindowRow")
+
+
 def test_trend_windows_and_predictions_give_the_same_numbers(windowed) -> None:
-    """Each long-range read answered from trend windows equals the same read from predictions alone."""
-    from storage.tables import TrendWindowRow
+    """Each long-range read answered from the summary tables (daily and hourly rollups, 60 s windows, partial
+    minutes from predictions) equals the same read from predictions alone."""
+    from storage import tables
+    from storage import windowed as wd
 
     engine, t0 = windowed
     calls = _window_calls(t0)
     start, end = t0 + timedelta(seconds=10 * 1700 + 11), t0 + timedelta(seconds=120 * 1700 + 3.5)
     with engine.connect() as c:
-        assert q._windows_plan(c, [start, end], "hour") is not None
+        plan = q._trend_plan(c, [start, end], None)
+        assert plan is not None and set(plan.spans) == {wd.DAY, wd.HOUR, wd.MINUTE} and plan.edges
+        assert set(q._trend_plan(c, [start, end], "hour").spans) == {wd.HOUR, wd.MINUTE}
+        assert wd.plan_for(c, [start, end], "hour", wd.MODALITY_CHECKS) is not None
+        assert wd.plan_for(c, [start, end], "hour", wd.PIPELINE_CHECKS) is not None
         from_windows = {name: call(c) for name, call in calls.items()}
     with engine.begin() as c:
-        c.execute(TrendWindowRow.__table__.delete())
+        for row in SUMMARY_ROWS:
+            c.execute(getattr(tables, row).__table__.delete())
     with engine.connect() as c:
-        assert q._windows_plan(c, [start, end], "hour") is None  # no windows: predictions
+        assert q._trend_plan(c, [start, end], "hour") is None  # no summaries: predictions
+        assert wd.plan_for(c, [start, end], "hour", wd.MODALITY_CHECKS) is None
+        assert wd.plan_for(c, [start, end], "hour", wd.PIPELINE_CHECKS) is None
         from_predictions = {name: call(c) for name, call in calls.items()}
     for name in calls:
         assert from_windows[name], name  # every call has data to compare
@@ -356,31 +377,72 @@ def test_trend_windows_and_predictions_give_the_same_numbers(windowed) -> None:
 
 
 def test_windows_missing_at_an_end_fall_back_to_predictions(windowed) -> None:
-    """Posts loaded without their windows (here: the newest minute's windows removed) are still counted."""
-    from storage.tables import TrendWindowRow
+    """Posts loaded without their summaries (here: the newest minute's windows, and the rollups and modality and
+    pipeline windows holding it, removed) are still counted."""
+    from storage import windowed as wd
+    from storage.tables import ModalityWindowRow, PipelineWindowRow, TrendRollupRow, TrendWindowRow
 
     engine, t0 = windowed
     start, end = t0, t0 + timedelta(days=4)
     with engine.connect() as c:
         expected = q.sentiment_summary(c, start, end)
-    tw = TrendWindowRow.__table__
+        pipeline = q.pipeline_stats(c, start, end, "hour")
+        emotions = q.emotion_by_modality(c, start, end)
+    tw, tr = TrendWindowRow.__table__, TrendRollupRow.__table__
+    tm, tp = ModalityWindowRow.__table__, PipelineWindowRow.__table__
     with engine.begin() as c:
-        last = c.execute(select(func.max(tw.c.window_start))).scalar_one()
+        last = q.utc(c.execute(select(func.max(tw.c.window_start))).scalar_one())
         c.execute(tw.delete().where(tw.c.window_start == last))
+        c.execute(tr.delete().where(tr.c.window_start.in_([wd.floor_to(last, wd.HOUR), wd.floor_to(last, wd.DAY)])))
+        c.execute(tm.delete().where(tm.c.window_start == last))
+        c.execute(tp.delete().where(tp.c.window_start == select(func.max(tp.c.window_start)).scalar_subquery()))
     with engine.connect() as c:
-        assert q._windows_plan(c, [start, end], None) is None
+        assert q._trend_plan(c, [start, end], None) is None
+        assert wd.plan_for(c, [start, end], "hour", wd.MODALITY_CHECKS) is None
+        assert wd.plan_for(c, [start, end], "hour", wd.PIPELINE_CHECKS) is None
         assert q.sentiment_summary(c, start, end) == expected
-        assert expected["volume"] == 300
+        _same(q.pipeline_stats(c, start, end, "hour"), pipeline)
+        assert q.emotion_by_modality(c, start, end) == emotions
+        assert expected["volume"] == 300 == pipeline["processing"]["processed"]
 
 
 def test_window_split_of_a_range() -> None:
+    from storage.windowed import MINUTE, Plan, split
+
     t = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
-    whole, edges = q._split([t + timedelta(seconds=30), t + timedelta(minutes=10, seconds=5)])
-    assert whole == [(t + timedelta(minutes=1), t + timedelta(minutes=10))]
-    assert edges == [(t + timedelta(seconds=30), t + timedelta(minutes=1)),
-                     (t + timedelta(minutes=10), t + timedelta(minutes=10, seconds=5))]
+    plan = split([t + timedelta(seconds=30), t + timedelta(minutes=10, seconds=5)], (MINUTE,))
+    assert plan.spans == {MINUTE: [(t + timedelta(minutes=1), t + timedelta(minutes=10))]}
+    assert plan.edges == [(t + timedelta(seconds=30), t + timedelta(minutes=1)),
+                          (t + timedelta(minutes=10), t + timedelta(minutes=10, seconds=5))]
     # an interior cut inside a minute leaves that minute to predictions
-    whole, edges = q._split([t, t + timedelta(minutes=5, seconds=1), t + timedelta(minutes=9)])
-    assert whole == [(t, t + timedelta(minutes=5)), (t + timedelta(minutes=6), t + timedelta(minutes=9))]
-    assert edges == [(t + timedelta(minutes=5), t + timedelta(minutes=6))]
-    assert q._split([t, t + timedelta(seconds=59)]) == ([], [(t, t + timedelta(seconds=59))])
+    plan = split([t, t + timedelta(minutes=5, seconds=1), t + timedelta(minutes=9)], (MINUTE,))
+    assert plan.spans == {MINUTE: [(t, t + timedelta(minutes=5)), (t + timedelta(minutes=6), t + timedelta(minutes=9))]}
+    assert plan.edges == [(t + timedelta(minutes=5), t + timedelta(minutes=6))]
+    assert split([t, t + timedelta(seconds=59)], (MINUTE,)) == Plan({}, [(t, t + timedelta(seconds=59))])
+
+
+def test_split_takes_days_then_hours_then_minutes() -> None:
+    from storage.windowed import DAY, HOUR, MINUTE, levels_for, split
+
+    day = datetime(2026, 5, 2, tzinfo=UTC)
+    start = day - timedelta(hours=2, minutes=3, seconds=10)  # 21:56:50 the day before
+    end = day + timedelta(days=2, hours=1, minutes=2, seconds=3)
+    plan = split([start, end], (DAY, HOUR, MINUTE))
+    assert plan.spans == {
+        DAY: [(day, day + timedelta(days=2))],
+        HOUR: [(day - timedelta(hours=2), day), (day + timedelta(days=2), day + timedelta(days=2, hours=1))],
+        MINUTE: [(day - timedelta(hours=2, minutes=3), day - timedelta(hours=2)),
+                 (day + timedelta(days=2, hours=1), day + timedelta(days=2, hours=1, minutes=2))],
+    }
+    assert plan.edges == [(start, day - timedelta(hours=2, minutes=3)),
+                          (day + timedelta(days=2, hours=1, minutes=2), end)]
+    covered = sorted([s for spans in plan.spans.values() for s in spans] + plan.edges)
+    assert covered[0][0] == start and covered[-1][1] == end
+    assert all(a[1] == b[0] for a, b in pairwise(covered))  # no gap, no overlap
+    assert levels_for("hour", (DAY, HOUR, MINUTE)) == (HOUR, MINUTE) and levels_for(None, (DAY,)) == (DAY,)
+    # no summary row straddles a cut (the movers' period boundary): off-minute cuts sit between edges
+    mid = day + timedelta(hours=5, seconds=1)
+    plan = split([start, mid, end], (DAY, HOUR, MINUTE))
+    for spans in plan.spans.values():
+        assert not any(a < mid < b for a, b in spans)
+    assert any(a < mid < b for a, b in plan.edges)  # predictions rows are posts: merging edges is harmless
