@@ -138,13 +138,18 @@ def source_key(item: DeadLetter) -> str:
     return f"{item.topic}:{item.partition}:{item.offset}"
 
 
+def _no_nul(text: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL; a dead letter's reason may echo input that does."""
+    return text.replace("\x00", "\\x00") if text is not None else None
+
+
 def insert_dead_letters(engine: Engine, items: Iterable[DeadLetter]) -> int:
     """Store dead letters; one already stored under the same ``source_key`` is skipped. Returns new rows."""
     rows: dict[str, dict[str, Any]] = {}
     for it in items:
         key = source_key(it)
-        rows.setdefault(key, {"source_key": key, "post_id": it.post_id, "stage": it.stage, "reason": it.reason,
-                              "failed_at": utc(it.failed_at)})
+        rows.setdefault(key, {"source_key": _no_nul(key), "post_id": _no_nul(it.post_id), "stage": it.stage,
+                              "reason": _no_nul(it.reason), "failed_at": utc(it.failed_at)})
     if not rows:
         return 0
     with transaction(engine) as conn:

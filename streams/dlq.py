@@ -12,13 +12,18 @@ from streams.records import RawRecord
 STAGES = ("validate", "fetch", "decode", "classify", "persist")
 
 
+def printable(text: str) -> str:
+    """``text`` with NUL written as ``\\x00``: a reason may echo hostile input, and PostgreSQL text refuses NUL."""
+    return text.replace("\x00", "\\x00")
+
+
 def dead_letter(record: RawRecord, reason: str, stage: str = "validate", post_id: str | None = None) -> DeadLetter:
     """A ``DeadLetter`` for ``record`` (unknown stages count as ``classify``)."""
     metrics.dead_lettered.labels(stage if stage in STAGES else "classify").inc()
     return DeadLetter(
-        reason=reason[:1000],
+        reason=printable(reason)[:1000],
         stage=stage if stage in STAGES else "classify",  # type: ignore[arg-type]
-        post_id=post_id,
+        post_id=printable(post_id) if post_id is not None else None,
         raw_b64=base64.b64encode(record.value or b"").decode(),
         topic=record.topic,
         partition=record.partition,

@@ -66,8 +66,13 @@ class Store:
     async def write_dead_letters(self, letters: list[DeadLetter]) -> None:
         from storage.repository import insert_dead_letters
 
-        if letters:
+        if not letters:
+            return
+        try:
             await self._retry("database", insert_dead_letters, self.engine, letters)
+        except Exception as e:  # a data error: the letters still go to the DLQ topic; never block the batch
+            log.error("could not store %d dead letters (%s); they are still published to the dead-letter topic",
+                      len(letters), str(e).splitlines()[0][:300])
 
     async def recompute_windows(self, window_starts: Iterable[datetime], window_s: int) -> list[dict[str, Any]]:
         """Trend windows (global + per hashtag) re-derived from stored predictions, replacing what was there."""

@@ -202,6 +202,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hostile_host(addr): bind the hostile image server to this address")
 
 
+SOAK_TIMEOUT_S = 1800
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Soak forms run longer than the suite-wide 600 s timeout (pyproject): give them 30 min each."""
+    for item in items:
+        if item.get_closest_marker("soak") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SOAK_TIMEOUT_S))
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if not harness.RESULTS and not harness.BAD_INPUT:
         return

@@ -17,7 +17,7 @@ from typing import Any
 import harness
 import hostile
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from stream_helpers import publish, read_topic, rows, wait_for
 
 pytestmark = pytest.mark.integration
@@ -74,6 +74,9 @@ def _record(kind: str, counts: Counter) -> None:
 def _in_process(n: int) -> None:
     counts: Counter = Counter()
 
+    print(f"random seed {harness.SEED} (hypothesis, {n} in-process cases)")
+
+    @seed(harness.SEED)
     @settings(max_examples=n, **HYPO)
     @given(raw=hostile.raw_messages())
     def run(raw: bytes) -> None:
@@ -123,6 +126,31 @@ def test_dead_letter_of_the_largest_message_fits_the_dlq() -> None:
         assert (kept == raw) != ("cut to its first" in json.loads(value)["reason"])
 
 
+def test_dead_letter_reason_with_nul_is_storable(pg_url: str) -> None:
+    """Found by the soak run of ``test_worker_absorbs_bad_input_soak``: a JSON object with a NUL in an unknown
+    field name. The post is invalid, so it must be dead-lettered; its dead letter must be storable."""
+    from moodstream.schema import PostError, parse_post
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
+    from storage.repository import insert_dead_letters
+    from streams.dlq import dead_letter
+    from streams.records import RawRecord
+
+    raw = b'{"id": "nul-key", "created_at": "2026-01-01T00:00:00Z", "text": "hi", "a\\u0000b": 1}'
+    with pytest.raises(PostError) as err:
+        parse_post(raw)
+    upgrade(pg_url)
+    eng = make_engine(pg_url)
+    try:
+        letter = dead_letter(RawRecord(raw, "posts", 0, 1), err.value.reason)
+        assert "\x00" not in letter.reason and "\\x00" in letter.reason  # shown, not dropped
+        assert insert_dead_letters(eng, [letter]) == 1
+        raw_reason = letter.model_copy(update={"reason": err.value.reason, "offset": 2})  # storage guards too
+        assert insert_dead_letters(eng, [raw_reason]) == 1
+    finally:
+        eng.dispose()
+
+
 # ------------------------------------------------------------------------------------------ real worker
 
 
@@ -136,6 +164,9 @@ def rss_kb(pid: int) -> tuple[int, int]:
 def _generate(n: int, hostile_url: str) -> list[bytes]:
     out: list[bytes] = []
 
+    print(f"random seed {harness.SEED} (hypothesis, {n} cases for the worker)")
+
+    @seed(harness.SEED)
     @settings(max_examples=n, phases=[Phase.generate], **HYPO)
     @given(raw=hostile.raw_messages(hostile_url))
     def collect(raw: bytes) -> None:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import harness
 import pytest
 from harness import Feed, audit, count, invalid_messages, settle, synthetic
 from stream_helpers import publish, wait_for
@@ -26,16 +27,21 @@ class Form:
     rate: float  # posts/s of the live feed
     run_s: float  # feed time after the last fault
     kill_gap_s: tuple[float, float]  # random wait between SIGKILLs (after processing resumed)
+    kills: int  # SIGKILLs of the single worker in test 1
     pg_outage_s: float
     redis_outage_s: float
     broker_posts: tuple[int, int]  # before / after the broker restart
 
 
-FAST = Form("fast", rate=15, run_s=2, kill_gap_s=(0.3, 2.5), pg_outage_s=20, redis_outage_s=4, broker_posts=(60, 200))
-SOAK = Form("soak", rate=80, run_s=20, kill_gap_s=(1, 15), pg_outage_s=20, redis_outage_s=20,
-            broker_posts=(1000, 3000))
+FAST = Form("fast", rate=15, run_s=2, kill_gap_s=(0.3, 2.5), kills=3, pg_outage_s=20, redis_outage_s=4,
+            broker_posts=(60, 200))
+# The soak feed rate is near what the real in-process models sustain on the shared 2-core machine (~15-25 posts/s):
+# at 80 posts/s the backlog took far longer to drain than the faults took to happen. The soak form is longer and
+# harder in other ways: more kills spread over minutes, longer outages, more posts.
+SOAK = Form("soak", rate=25, run_s=30, kill_gap_s=(3, 20), kills=5, pg_outage_s=45, redis_outage_s=30,
+            broker_posts=(600, 2400))
 FORMS = [pytest.param(FAST, id="fast"), pytest.param(SOAK, id="soak", marks=pytest.mark.soak)]
-SEED = random.randrange(1 << 30)
+SEED = harness.SEED
 
 
 def _rng(request: pytest.FixtureRequest) -> random.Random:
@@ -44,15 +50,15 @@ def _rng(request: pytest.FixtureRequest) -> random.Random:
 
 
 @pytest.mark.parametrize("form", FORMS)
-def test_worker_sigkilled_three_times(form: Form, request, stream_env, worker_factory, hostile_server, db) -> None:
-    """1. SIGKILL the worker at three random moments mid-stream; restart it each time."""
+def test_worker_sigkilled_and_restarted(form: Form, request, stream_env, worker_factory, hostile_server, db) -> None:
+    """1. SIGKILL the worker at random moments mid-stream (3 in the fast form, 5 in the soak); restart it each time."""
     rng = _rng(request)
     feed = Feed(stream_env, rate=form.rate, seed=rng.randrange(1000), invalid=invalid_messages(hostile_server))
     feed.start()
     worker = worker_factory(stream_env)
     wait_for(lambda: count(db) > 0, 90, lambda: f"first predictions\n{worker.tail()}", worker=worker)
     recovery = []
-    for _ in range(3):
+    for _ in range(form.kills):
         time.sleep(rng.uniform(*form.kill_gap_s))
         worker.kill()
         killed_at, n = time.monotonic(), count(db)
@@ -63,8 +69,8 @@ def test_worker_sigkilled_three_times(form: Form, request, stream_env, worker_fa
     time.sleep(form.run_s)
     feed.stop()
     settle(db, stream_env, len(feed.sent_ids), len(feed.sent_invalid), 90, [worker])
-    audit(db, stream_env, "worker SIGKILLed x3, restarted", form.name, feed.sent_ids, feed.sent_invalid, recovery,
-          "recovery = kill -> first new row (includes the restart)")
+    audit(db, stream_env, f"worker SIGKILLed x{form.kills}, restarted", form.name, feed.sent_ids, feed.sent_invalid,
+          recovery, "recovery = kill -> first new row (includes the restart)")
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -195,7 +201,8 @@ def test_broker_restarted(form: Form, publish_at: str, request, stream_env, work
         first = synthetic(form.broker_posts[0], seed=rng.randrange(1000))
         worker = worker_factory(env)
         publish(env, first)
-        wait_for(lambda: count(db) == len(first), 90, lambda: f"the first posts\n{worker.tail()}", worker=worker)
+        wait_for(lambda: count(db) == len(first), max(90, len(first) / 5), lambda: f"the first posts\n{worker.tail()}",
+                 worker=worker)
         time.sleep(2.0)  # let the worker commit its offsets (they are lost with the broker anyway)
 
         brk.close()
