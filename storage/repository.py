@@ -6,6 +6,7 @@ so a replayed batch leaves exactly the rows the first delivery left.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -134,8 +135,11 @@ def insert_alerts(engine: Engine, alerts: Iterable[BaseModel | Mapping[str, Any]
 
 
 def source_key(item: DeadLetter) -> str:
-    """``topic:partition:offset`` — where a dead letter came from, its idempotency key."""
-    return f"{item.topic}:{item.partition}:{item.offset}"
+    """``topic:partition:offset:digest`` — where a dead letter came from and a digest of its bytes: its idempotency
+    key. The digest keeps apart two messages at the same offset of a log that was lost and rebuilt (a broker
+    restart), while a replay of one message still maps to one row."""
+    digest = hashlib.blake2b(item.raw_b64.encode(), digest_size=8).hexdigest()
+    return f"{item.topic}:{item.partition}:{item.offset}:{digest}"
 
 
 def _no_nul(text: str | None) -> str | None:

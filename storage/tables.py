@@ -231,7 +231,7 @@ class DeadLetterRow(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
                                     autoincrement=True)
-    source_key: Mapped[str] = mapped_column(String(300), nullable=False, unique=True)  # topic:part:offset
+    source_key: Mapped[str] = mapped_column(String(300), nullable=False, unique=True)  # topic:part:offset:digest
     post_id: Mapped[str | None] = mapped_column(String(128))
     stage: Mapped[str] = mapped_column(String(16), nullable=False)
     reason: Mapped[str] = mapped_column(Text, nullable=False)

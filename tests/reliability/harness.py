@@ -251,5 +251,5 @@ def audit(db: Any, env: dict[str, str], fault: str, form: str, valid_ids: list[s
         assert m["reason"]
         by_source[f"{m['topic']}:{m['partition']}:{m['offset']}"] = base64.b64decode(m["raw_b64"])
     assert Counter(by_source.values()) == Counter(invalid)
-    assert set(by_source) == {r[0] for r in letters}
+    assert set(by_source) == {r[0].rsplit(":", 1)[0] for r in letters}  # source_key = topic:part:offset:digest
     return row
