@@ -13,6 +13,11 @@ import numpy as np
 import torch
 
 DEFAULT_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+# Pooled views of the encoder's hidden states (each L2-normalised, ``dim`` wide): ``mean`` (last layer, masked mean:
+# the model's embedding), ``max`` (last layer, masked max), ``cls`` (last layer, first token), ``mean@K`` (masked
+# mean of ``hidden_states[K]``: K = 0 the embedding layer, K = num_hidden_layers the last layer, i.e. ``mean``).
+EMBEDDING_POOL = "mean"
+_POOL = re.compile(r"^(mean|max|cls)(?:@(\d+))?$")
 
 _ESCAPES = re.compile(r"(?:\\u[0-9a-fA-F]{4})+")
 
@@ -98,16 +103,62 @@ class TextEncoder:
         pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         return torch.nn.functional.normalize(pooled, dim=-1)
 
+    @property
+    def n_layers(self) -> int:
+        """Number of transformer layers (``hidden_states`` has one more entry: the embedding layer)."""
+        return int(self.model.config.num_hidden_layers)
+
+    def check_pools(self, pools: Sequence[str]) -> list[str]:
+        """``pools`` as a list, after checking each name (see ``EMBEDDING_POOL``) against this encoder."""
+        for name in pools:
+            m = _POOL.match(name)
+            if not m or (m.group(2) is not None and int(m.group(2)) > self.n_layers):
+                raise ValueError(f"unknown pooling {name!r}: one of mean, max, cls, optionally @K with "
+                                 f"0 ≤ K ≤ {self.n_layers} (a hidden_states index)")
+        return list(pools)
+
+    def pool(self, batch: dict[str, torch.Tensor], pools: Sequence[str]) -> torch.Tensor:
+        """The named pooled views of a tokenised batch, each L2-normalised, side by side: (B, dim·len(pools)).
+
+        One forward pass; hidden states of earlier layers are requested only when a view needs them."""
+        parsed = [_POOL.match(p) for p in self.check_pools(pools)]
+        last = self.n_layers
+        layers = [int(m.group(2)) if m.group(2) is not None else last for m in parsed]
+        out = self.model(**batch, output_hidden_states=any(k != last for k in layers))
+        mask = batch["attention_mask"].unsqueeze(-1)
+        views = []
+        for m, k in zip(parsed, layers, strict=True):
+            h = out.last_hidden_state if k == last else out.hidden_states[k]
+            kind = m.group(1)
+            if kind == "mean":
+                mk = mask.to(h.dtype)
+                v = (h * mk).sum(1) / mk.sum(1).clamp(min=1e-9)
+            elif kind == "max":
+                v = h.masked_fill(mask == 0, torch.finfo(h.dtype).min).amax(1)
+            else:
+                v = h[:, 0]
+            views.append(torch.nn.functional.normalize(v, dim=-1))
+        return torch.cat(views, dim=-1)
+
     @torch.inference_mode()
-    def embed(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """Embeddings (N, dim) float32, in input order; batches are formed by length to cut padding."""
+    def encode(self, texts: Sequence[str], pools: Sequence[str] = (EMBEDDING_POOL,), batch_size: int = 64,
+               progress: bool = False) -> np.ndarray:
+        """Pooled views (N, dim·len(pools)) float32, in input order; batches are formed by length to cut padding.
+
+        ``encode(texts)`` (the default ``("mean",)``) is ``embed(texts)``."""
+        pools = self.check_pools(pools)
+        width = self.dim * len(pools)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, width), dtype=np.float32)
         order = np.argsort([len(t) for t in texts], kind="stable")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        out = np.zeros((len(texts), width), dtype=np.float32)
         for idx in _batches(order, batch_size, progress, desc="embed"):
-            out[idx] = self.forward(self.tokenize([texts[i] for i in idx])).float().cpu().numpy()
+            out[idx] = self.pool(self.tokenize([texts[i] for i in idx]), pools).float().cpu().numpy()
         return out
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Embeddings (N, dim) float32 (mean-pooled last layer, L2-normalised), in input order."""
+        return self.encode(texts, (EMBEDDING_POOL,), batch_size=batch_size, progress=progress)
 
 
 def _batches(order: np.ndarray, size: int, progress: bool, desc: str) -> Iterator[np.ndarray]:

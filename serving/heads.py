@@ -51,21 +51,28 @@ class Head(nn.Module):
 
 
 def save_head(path: str | Path, head: Head, meta: dict[str, Any] | None = None) -> Path:
-    """Write ``head`` to ``path`` (.safetensors); its config and ``meta`` go in the file's JSON metadata."""
+    """Write ``head`` to ``path`` (.safetensors); its config and ``meta`` go in the file's JSON metadata.
+
+    Both go under one metadata key (``head``): safetensors writes several keys in no fixed order, and one key
+    keeps the file byte-identical across runs of the same seeded training (the pack version hashes the bytes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
-    header = {"config": json.dumps(head.config()), "meta": json.dumps(meta or {})}
+    header = {"head": json.dumps({"config": head.config(), "meta": meta or {}})}
     save_file(tensors, str(path), metadata=header)
     return path
 
 
 def read_head_meta(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(config, meta) stored in a head file, without loading its tensors."""
+    """(config, meta) stored in a head file, without loading its tensors (also reads the earlier layout with
+    separate ``config`` and ``meta`` keys)."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
         md = f.metadata() or {}
+    if "head" in md:
+        both = json.loads(md["head"])
+        return dict(both.get("config", {})), dict(both.get("meta", {}))
     return json.loads(md.get("config", "{}")), json.loads(md.get("meta", "{}"))
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from moodstream import labels
-from serving.encoders import DEFAULT_TEXT_ENCODER, TextEncoder
+from serving.encoders import DEFAULT_TEXT_ENCODER, EMBEDDING_POOL, TextEncoder
 from serving.heads import Head, load_head
 from serving.text_features import extra_features, feature_dim
 from serving.types import ModalityResult
@@ -41,17 +41,28 @@ def apply_lora(encoder: TextEncoder, config_path: Path, weights_path: Path) -> N
 
 
 class TextModel:
-    """Caption → sentiment probs (3), emotion probs (7, ``labels.EMOTIONS`` order) and a 384-d embedding."""
+    """Caption → sentiment probs (3), emotion probs (7, ``labels.EMOTIONS`` order) and a 384-d embedding.
+
+    Each head reads the encoder's pooled views named in its ``pools`` (``serving.encoders``; default ``["mean"]``,
+    the embedding) followed by its ``features`` (``serving.text_features``). All views come from one encoder pass;
+    ``self.pools`` is their union, the embedding (``mean``) first.
+    """
 
     def __init__(self, encoder: TextEncoder, sentiment_head: Head, emotion_head: Head,
                  meta: dict[str, Any] | None = None, batch_size: int = 64,
-                 features: dict[str, list[str]] | None = None) -> None:
+                 features: dict[str, list[str]] | None = None, pools: dict[str, list[str]] | None = None) -> None:
         """``features``: per head (``sentiment``/``emotion``), the names of ``text_features`` appended to the
-        embedding as that head's input (none by default)."""
+        pooled views as that head's input (none by default). ``pools``: per head, the encoder's pooled views it
+        reads, in order (``["mean"]`` by default)."""
         self.features = {"sentiment": [], "emotion": [], **(features or {})}
+        self.head_pools = {"sentiment": [EMBEDDING_POOL], "emotion": [EMBEDDING_POOL], **(pools or {})}
+        self.pools = [EMBEDDING_POOL]
+        for name in ("sentiment", "emotion"):
+            encoder.check_pools(self.head_pools[name])
+            self.pools += [p for p in self.head_pools[name] if p not in self.pools]
         for name, head, n in (("sentiment", sentiment_head, len(labels.SENTIMENTS)),
                               ("emotion", emotion_head, len(labels.EMOTIONS))):
-            want = encoder.dim + feature_dim(self.features[name])
+            want = encoder.dim * len(self.head_pools[name]) + feature_dim(self.features[name])
             if head.in_dim != want or head.out_dim != n:
                 raise ValueError(f"{name} head is {head.in_dim}→{head.out_dim}, expected {want}→{n}")
         self.encoder = encoder
@@ -85,25 +96,45 @@ class TextModel:
             apply_lora(enc, pack / LORA_CONFIG, pack / LORA_WEIGHTS)
         sent, sent_meta = load_head(pack / SENTIMENT_HEAD, enc.device)
         emo, emo_meta = load_head(pack / EMOTION_HEAD, enc.device)
-        features = {"sentiment": list(sent_meta.get("features", [])), "emotion": list(emo_meta.get("features", []))}
-        return cls(enc, sent, emo, meta, features=features)
+        metas = {"sentiment": sent_meta, "emotion": emo_meta}
+        features = {t: list(m.get("features", [])) for t, m in metas.items()}
+        pools = {t: list(m.get("pools", [EMBEDDING_POOL])) for t, m in metas.items()}
+        return cls(enc, sent, emo, meta, features=features, pools=pools)
 
     @property
     def dim(self) -> int:
         """Embedding size."""
         return self.encoder.dim
 
+    def represent(self, texts: list[str]) -> np.ndarray:
+        """The pooled views ``self.pools`` of ``texts`` side by side, (N, dim·len(pools)); the first ``dim`` columns
+        are the embedding. One encoder pass."""
+        return self.encoder.encode(texts, self.pools, batch_size=self.batch_size)
+
     @torch.inference_mode()
     def heads(self, embeddings: np.ndarray, texts: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(sentiment probs (N,3), emotion probs (N,7)) from embeddings (N, dim) of ``texts``.
+        """(sentiment probs (N,3), emotion probs (N,7)) from ``represent(texts)`` (N, dim·len(pools)).
 
-        ``texts`` is needed only when a head takes extra features (``self.features``)."""
+        ``embeddings`` may also be just the embeddings (N, dim): pooled views the heads need beyond the embedding
+        are then computed from ``texts`` (a second encoder pass). ``texts`` is needed too when a head takes extra
+        features (``self.features``)."""
+        dim = self.encoder.dim
+        rep = np.asarray(embeddings, dtype=np.float32)
+        if rep.ndim != 2 or rep.shape[1] not in (dim, dim * len(self.pools)):
+            raise ValueError(f"expected (N, {dim}) embeddings or (N, {dim * len(self.pools)}) pooled views "
+                             f"{self.pools}, got {rep.shape}")
+        if rep.shape[1] != dim * len(self.pools):
+            if texts is None:
+                raise ValueError(f"the heads also read the pooled views {self.pools[1:]}: pass the texts to heads()")
+            rest = self.encoder.encode(texts, self.pools[1:], batch_size=self.batch_size)
+            rep = np.hstack([rep, rest])
         out = []
         for task, head in (("sentiment", self.sentiment_head), ("emotion", self.emotion_head)):
             names = self.features[task]
             if names and texts is None:
                 raise ValueError(f"the {task} head also takes {names} features: pass the texts to heads()")
-            x = np.hstack([embeddings, extra_features(names, texts)]) if names else embeddings
+            cols = [rep[:, self.pools.index(p) * dim:(self.pools.index(p) + 1) * dim] for p in self.head_pools[task]]
+            x = np.hstack([*cols, extra_features(names, texts)]) if names else np.hstack(cols)
             out.append(head.predict_proba(x))
         return out[0], out[1]
 
@@ -115,6 +146,7 @@ class TextModel:
         """One ``ModalityResult`` per text, in input order; ``[]`` for ``[]``."""
         if not texts:
             return []
-        emb = self.embed(list(texts))
-        sent, emo = self.heads(emb, list(texts))
+        rep = self.represent(list(texts))
+        sent, emo = self.heads(rep, list(texts))
+        emb = np.ascontiguousarray(rep[:, : self.encoder.dim])
         return [ModalityResult(sentiment=s, emotion=e, embedding=v) for s, e, v in zip(sent, emo, emb, strict=True)]

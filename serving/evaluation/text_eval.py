@@ -49,9 +49,9 @@ def evaluate_text(dataset: str, data_dir: str | Path, split: str = "test", model
     model = model or TextModel.load()
     ds = read_text_dataset(dataset, split, data_dir)
     if use_cache:
-        emb = cached_embed(model.encoder, ds.texts, f"{dataset}-{split}", progress=progress)
+        emb = cached_embed(model.encoder, ds.texts, f"{dataset}-{split}", progress=progress, pools=model.pools)
     else:
-        emb = model.encoder.embed(ds.texts, progress=progress)
+        emb = model.encoder.encode(ds.texts, model.pools, batch_size=model.batch_size, progress=progress)
     sent, emo = model.heads(emb, ds.texts)
     pred, classes = predict_labels(dataset, sent, emo)
     names = labels.SENTIMENTS if dataset == "tweeteval-sentiment" else labels.EMOTIONS

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from moodstream import labels
-from serving.encoders import DEFAULT_TEXT_ENCODER, TextEncoder
+from serving.encoders import DEFAULT_TEXT_ENCODER, EMBEDDING_POOL, TextEncoder
 from serving.evaluation.metrics import macro_f1
 from serving.heads import Head, save_head
 from serving.text_features import extra_features
@@ -32,6 +32,17 @@ from serving.training.embed_cache import cached_embed
 
 Mode = Literal["frozen", "lora"]
 LORA_TARGETS = ["query", "key", "value", "dense"]
+
+# The committed pack's frozen-mode configuration, chosen on val (MODEL_CARD.md, text_meta.json "attempts"):
+# ``moodstream train text`` and ``train_text`` with no overrides train exactly this.
+PACK_POOLS = ["mean", "mean@4", "mean@2", "max"]  # last-layer mean (the embedding), layer-4 and -2 means, max
+PACK_FEATURES = {"sentiment": ["vader"], "emotion": ["vader"]}
+PACK_HEADS: dict[str, dict[str, Any]] = {
+    "sentiment": {"hidden": 256, "epochs": 60, "lr": 1e-3, "weight_power": 0.5, "dropout": 0.5,
+                  "weight_decay": 1e-2},
+    "emotion": {"hidden": None, "epochs": 40, "lr": 3e-3, "weight_power": 0.5, "dropout": 0.0,
+                "weight_decay": 1e-4},
+}
 
 
 def seed_everything(seed: int) -> None:
@@ -81,11 +92,14 @@ class HeadFit:
 def fit_head(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, n_classes: int, *, seed: int,
              hidden: int | None = 256, epochs: int = 40, lr: float = 1e-3, batch_size: int = 256,
              weight_power: float = 0.5, max_steps: int | None = None, progress: bool = True, desc: str = "head",
-             val_classes: list[int] | None = None) -> HeadFit:
-    """Train a ``Head`` on fixed features; keep the epoch best on val macro-F1, then tune its ``bias_adjust``."""
+             val_classes: list[int] | None = None, dropout: float | None = None, weight_decay: float = 1e-4,
+             tune: bool = True) -> HeadFit:
+    """Train a ``Head`` on fixed features; keep the epoch best on val macro-F1, then (``tune``) fit its
+    ``bias_adjust`` on val. ``dropout`` defaults to 0.2 for an MLP head and 0 for a linear one."""
     seed_everything(seed)
-    head = Head(x.shape[1], n_classes, hidden=hidden, dropout=0.2 if hidden else 0.0)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-4)
+    dropout = (0.2 if hidden else 0.0) if dropout is None else dropout
+    head = Head(x.shape[1], n_classes, hidden=hidden, dropout=dropout)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(y, n_classes, weight_power))
     xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y)
     g = torch.Generator().manual_seed(seed)
@@ -108,7 +122,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, n_cla
         if max_steps and steps >= max_steps:
             break
     head.load_state_dict(best_state)
-    return _finish(head, xv, yv, best_f1, best_epoch, val_classes)
+    return _finish(head, xv, yv, best_f1, best_epoch, val_classes, tune)
 
 
 def _val_f1(head: Head, xv: np.ndarray, yv: np.ndarray, classes: list[int] | None) -> float:
@@ -120,9 +134,11 @@ def _val_f1(head: Head, xv: np.ndarray, yv: np.ndarray, classes: list[int] | Non
     return macro_f1(yv, p.argmax(1))
 
 
-def _finish(head: Head, xv: np.ndarray, yv: np.ndarray, f1: float, epochs: int, classes: list[int] | None) -> HeadFit:
+def _finish(head: Head, xv: np.ndarray, yv: np.ndarray, f1: float, epochs: int, classes: list[int] | None,
+            tune: bool = True) -> HeadFit:
+    """Set ``bias_adjust``: tuned on val when ``tune`` and every class is scored (``classes`` None), else zeros."""
     head.bias_adjust.zero_()
-    bias = tune_bias(head.predict_proba(xv), yv) if classes is None else np.zeros(head.out_dim)
+    bias = tune_bias(head.predict_proba(xv), yv) if tune and classes is None else np.zeros(head.out_dim)
     head.bias_adjust.copy_(torch.tensor(bias, dtype=torch.float32))
     return HeadFit(head.eval(), f1, _val_f1(head, xv, yv, classes), epochs)
 
@@ -155,20 +171,24 @@ def load_training_sets(data_dir: str | Path, limit: int | None = None, tweeteval
 
 def train_text(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, max_steps: int | None = None,
                mode: Mode = "frozen", limit: int | None = None, progress: bool = True,
-               encoder: str | None = None, hidden: int | None = 256, epochs: int = 40,
+               encoder: str | None = None, hidden: int | None = 256,
                lora_steps: int = 600, lora_batch: int = 32, lora_r: int = 8, max_tokens: int = 64,
                tweeteval_emotion: bool = True, train_subset: int | None = None,
                features: dict[str, list[str]] | None = None, head_config: dict[str, dict[str, Any]] | None = None,
-               command: str | None = None) -> dict[str, Any]:
+               pools: list[str] | None = None, command: str | None = None) -> dict[str, Any]:
     """Train the text heads (and, with ``mode="lora"``, a LoRA adapter) and write them to ``out_dir``.
 
     Writes ``text_sentiment.safetensors``, ``text_emotion.safetensors``, ``text_meta.json`` (and
     ``text_lora_adapter.safetensors`` + ``text_lora_config.json`` in lora mode). Returns the meta dict, whose
     ``val`` holds val macro-F1 before/after the per-class bias tuning. ``max_steps`` caps optimiser steps (of
     each head in frozen mode; of the joint run in lora mode); ``limit`` keeps the first rows of every split;
-    ``train_subset`` trains on a seeded random subset of the two large train sets (CPU budget). ``features``
-    (frozen mode): per head, names of ``serving.text_features`` appended to the embedding (e.g. ``vader``).
-    ``head_config`` (frozen mode): per head, overrides of ``hidden``/``epochs``/``lr``/``weight_power``.
+    ``train_subset`` trains on a seeded random subset of the two large train sets (CPU budget).
+
+    Frozen mode, defaults = the committed pack (``PACK_*``): ``pools``, the encoder's pooled views both heads read
+    (``serving.encoders``; ``["mean"]`` is the embedding alone); ``features``, per head, names of
+    ``serving.text_features`` appended to them (e.g. ``vader``; a head not named gets none); ``head_config``, per
+    head, overrides of ``PACK_HEADS`` (``hidden``/``epochs``/``lr``/``weight_power``/``dropout``/``weight_decay``).
+    ``hidden`` is the LoRA mode's head size.
     """
     torch.set_num_threads(min(torch.get_num_threads(), 2))
     seed_everything(seed)
@@ -176,17 +196,19 @@ def train_text(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, max_
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     sets = load_training_sets(data_dir, limit, tweeteval_emotion, train_subset, seed)
-    feats = {"sentiment": [], "emotion": [], **(features or {})}
+    feats = {"sentiment": [], "emotion": [], **(PACK_FEATURES if features is None else features)}
+    pools = list(pools or PACK_POOLS)
     if mode == "frozen":
         enc = TextEncoder.load(encoder, max_tokens=128)
-        base = {"hidden": hidden, "epochs": epochs, "lr": 1e-3, "weight_power": 0.5}
-        cfgs = {t: {**base, **(head_config or {}).get(t, {})} for t in ("sentiment", "emotion")}
+        enc.check_pools(pools)
+        cfgs = {t: {**PACK_HEADS[t], **(head_config or {}).get(t, {})} for t in ("sentiment", "emotion")}
         fits = _train_frozen(enc, sets, seed=seed, max_steps=max_steps, progress=progress, cache=limit is None,
-                             features=feats, configs=cfgs)
+                             features=feats, configs=cfgs, pools=pools)
         lora_meta = None
         fits_config = cfgs
     elif mode == "lora":
         feats = {"sentiment": [], "emotion": []}
+        pools = [EMBEDDING_POOL]
         enc = TextEncoder.load(encoder, max_tokens=max_tokens)
         fits, lora_meta = _train_lora(enc, sets, out, seed=seed, hidden=hidden, steps=max_steps or lora_steps,
                                       batch=lora_batch, r=lora_r, progress=progress)
@@ -198,6 +220,7 @@ def train_text(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, max_
         "encoder": encoder or DEFAULT_TEXT_ENCODER,
         "mode": mode, "seed": seed, "limit": limit, "max_steps": max_steps, "train_subset": train_subset,
         "max_tokens_train": enc.max_tokens, "embedding": "mean-pooled last hidden state, L2-normalised",
+        "pools": pools,
         "text_normalisation": "serving.encoders.normalize_text (\\uXXXX escapes and HTML entities decoded)",
         "data": {
             "sentiment": "tweeteval/sentiment train (reconstructed, see data README), tuned on val",
@@ -206,15 +229,16 @@ def train_text(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, max_
                        + ", tuned on goemotions val",
             "sizes": sizes,
         },
-        "heads": {t: {**_fit_meta(fits[t]), "features": feats[t], "train_config": fits_config.get(t)}
-                  for t in ("sentiment", "emotion")},
+        "heads": {t: {**_fit_meta(fits[t]), "pools": pools, "features": feats[t],
+                      "train_config": fits_config.get(t)} for t in ("sentiment", "emotion")},
         "lora": lora_meta,
         "train_seconds": round(time.time() - t0, 1),
         "command": command,
     }
     label_meta = {"sentiment": list(labels.SENTIMENTS), "emotion": list(labels.EMOTIONS)}
     for task, fname in (("sentiment", SENTIMENT_HEAD), ("emotion", EMOTION_HEAD)):
-        save_head(out / fname, fits[task].head, {"labels": label_meta[task], "mode": mode, "features": feats[task]})
+        save_head(out / fname, fits[task].head,
+                  {"labels": label_meta[task], "mode": mode, "pools": pools, "features": feats[task]})
     if mode == "frozen":
         for stale in (LORA_WEIGHTS, LORA_CONFIG):
             (out / stale).unlink(missing_ok=True)
@@ -230,15 +254,19 @@ def _fit_meta(fit: HeadFit) -> dict[str, Any]:
 
 
 def _train_frozen(enc: TextEncoder, sets: dict[str, TextSet], *, seed: int, max_steps: int | None, progress: bool,
-                  cache: bool, features: dict[str, list[str]], configs: dict[str, dict[str, Any]]
-                  ) -> dict[str, HeadFit]:
+                  cache: bool, features: dict[str, list[str]], configs: dict[str, dict[str, Any]],
+                  pools: list[str] | None = None) -> dict[str, HeadFit]:
+    pools = list(pools or [EMBEDDING_POOL])
+
     def emb(key: str, tag: str) -> np.ndarray:
         if key == "emotion":  # embed each source dataset on its own, so their cached embeddings are reused
             return np.concatenate([embed(p.texts, f"{tag}{i}") for i, p in enumerate(sets["emotion_parts"])])
         return embed(sets[key].texts, tag)
 
     def embed(texts: list[str], tag: str) -> np.ndarray:
-        return cached_embed(enc, texts, tag, progress) if cache else enc.embed(texts, progress=progress)
+        if cache:
+            return cached_embed(enc, texts, tag, progress, pools=pools)
+        return enc.encode(texts, pools, progress=progress)
 
     fits = {}
     for task, n in (("sentiment", len(labels.SENTIMENTS)), ("emotion", len(labels.EMOTIONS))):
@@ -324,35 +352,43 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--max-steps", type=int)
     p.add_argument("--limit", type=int)
     p.add_argument("--encoder")
-    p.add_argument("--hidden", type=int, default=256, help="0 → a linear head")
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--hidden", type=int, help="both heads (and LoRA's); 0 → linear; default: PACK_HEADS / 256")
+    p.add_argument("--epochs", type=int, help="both heads; default: PACK_HEADS")
     p.add_argument("--lora-steps", type=int, default=600)
     p.add_argument("--lora-batch", type=int, default=32)
     p.add_argument("--lora-r", type=int, default=8)
     p.add_argument("--no-tweeteval-emotion", action="store_true")
     p.add_argument("--train-subset", type=int, help="seeded random subset of each large train set")
-    p.add_argument("--sentiment-features", nargs="*", default=[], help="e.g. vader")
-    p.add_argument("--emotion-features", nargs="*", default=[], help="e.g. vader")
+    p.add_argument("--sentiment-features", nargs="*", help="e.g. vader (default: PACK_FEATURES)")
+    p.add_argument("--emotion-features", nargs="*", help="e.g. vader (default: PACK_FEATURES)")
     for task in ("sentiment", "emotion"):
         p.add_argument(f"--{task}-hidden", type=int, help="per-head override; 0 → linear")
         p.add_argument(f"--{task}-epochs", type=int)
         p.add_argument(f"--{task}-lr", type=float)
+        p.add_argument(f"--{task}-weight-power", type=float, help="class-weight power (0: none, 1: balanced)")
+        p.add_argument(f"--{task}-dropout", type=float)
+        p.add_argument(f"--{task}-weight-decay", type=float)
+    p.add_argument("--pools", nargs="+", help=f"pooled encoder views the heads read (default: {PACK_POOLS})")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     head_config: dict[str, dict[str, Any]] = {}
     for task in ("sentiment", "emotion"):
-        given = {k: getattr(a, f"{task}_{k}") for k in ("hidden", "epochs", "lr")}
+        given = {"hidden": a.hidden, "epochs": a.epochs}
+        given.update({k: getattr(a, f"{task}_{k}")
+                      for k in ("hidden", "epochs", "lr", "weight_power", "dropout", "weight_decay")
+                      if getattr(a, f"{task}_{k}") is not None})
         cfg = {k: v for k, v in given.items() if v is not None}
         if "hidden" in cfg:
             cfg["hidden"] = cfg["hidden"] or None
         head_config[task] = cfg
     cmd = "python -m serving.training.text " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     meta = train_text(a.data, a.out, seed=a.seed, max_steps=a.max_steps, mode=a.mode, limit=a.limit,
-                      progress=not a.quiet, encoder=a.encoder, hidden=a.hidden or None, epochs=a.epochs,
+                      progress=not a.quiet, encoder=a.encoder, hidden=256 if a.hidden is None else a.hidden or None,
                       lora_steps=a.lora_steps, lora_batch=a.lora_batch, lora_r=a.lora_r,
                       tweeteval_emotion=not a.no_tweeteval_emotion, train_subset=a.train_subset,
-                      features={"sentiment": a.sentiment_features, "emotion": a.emotion_features},
-                      head_config=head_config, command=cmd)
+                      features={t: PACK_FEATURES[t] if f is None else f
+                                for t, f in (("sentiment", a.sentiment_features), ("emotion", a.emotion_features))},
+                      head_config=head_config, pools=a.pools, command=cmd)
     print(json.dumps(meta["heads"], indent=2))
     return meta
 

@@ -34,3 +34,21 @@ def test_probabilities_and_bias_adjust() -> None:
     assert (head.predict_proba(x).argmax(1) == 2).all()  # eval mode applies the offset
     head.train()
     assert not torch.allclose(head(x), head.eval()(x))  # training logits do not include it
+
+
+def test_saved_bytes_are_deterministic_and_old_layout_reads(tmp_path: Path) -> None:
+    import json
+
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    head = Head(8, 3, hidden=4)
+    meta = {"labels": ["a", "b", "c"], "pools": ["mean", "max"], "features": ["vader"]}
+    a = save_head(tmp_path / "a.safetensors", head, meta).read_bytes()
+    assert all(save_head(tmp_path / "b.safetensors", head, meta).read_bytes() == a for _ in range(5))
+    # the earlier layout: config and meta under separate metadata keys
+    state = {k: v.contiguous() for k, v in head.state_dict().items()}
+    save_file(state, str(tmp_path / "old.safetensors"),
+              metadata={"config": json.dumps(head.config()), "meta": json.dumps(meta)})
+    loaded, loaded_meta = load_head(tmp_path / "old.safetensors")
+    assert loaded_meta == meta and loaded.hidden == 4

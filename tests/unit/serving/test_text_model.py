@@ -64,6 +64,31 @@ def test_escapes_decoded_before_tokenising(model: TextModel) -> None:
     np.testing.assert_allclose(a.embedding, b.embedding, atol=1e-5)
 
 
+def test_pooled_views(model: TextModel) -> None:
+    texts = ["I love this, best day ever!", "ok", "This is awful, I hate it"]
+    rep = model.represent(texts)
+    assert model.pools[0] == "mean" and rep.shape == (3, 384 * len(model.pools))
+    np.testing.assert_allclose(rep[:, :384], model.embed(texts), atol=1e-5)  # the embedding comes first
+    norms = np.linalg.norm(rep.reshape(3, len(model.pools), 384), axis=-1)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-4)  # each view is L2-normalised
+    # heads from the embedding alone compute the other views from the texts: same probabilities
+    for a, b in zip(model.heads(rep, texts), model.heads(rep[:, :384], texts), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="expected"):
+        model.heads(rep[:, :100], texts)
+
+
+def test_pool_names(model: TextModel) -> None:
+    enc = model.encoder
+    texts = ["one short text", "and a somewhat longer second text to pad the batch"]
+    last = enc.encode(texts, [f"mean@{enc.n_layers}", "max", "cls", "mean@0"])
+    np.testing.assert_allclose(last[:, :384], enc.embed(texts), atol=1e-5)  # mean@<last layer> is mean
+    assert last.shape == (2, 4 * 384) and enc.encode([], ["mean", "max"]).shape == (0, 768)
+    for bad in ("avg", f"mean@{enc.n_layers + 1}", "max@x"):
+        with pytest.raises(ValueError, match="unknown pooling"):
+            enc.encode(texts, [bad])
+
+
 def _tiny_bert(path: Path) -> Path:
     """A 2-layer, 32-d BERT with a small WordPiece vocab, saved like a hub checkpoint."""
     from transformers import BertConfig, BertModel, BertTokenizerFast

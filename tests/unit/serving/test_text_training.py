@@ -10,24 +10,37 @@ import pytest
 
 from serving.heads import load_head
 from serving.text_model import EMOTION_HEAD, LORA_WEIGHTS, META, SENTIMENT_HEAD, TextModel
-from serving.training.text import class_weights, train_text, tune_bias
+from serving.training.text import PACK_HEADS, PACK_POOLS, class_weights, train_text, tune_bias
 
 
 def test_frozen_smoke(tmp_path: Path, data_dir: Path) -> None:
     meta = train_text(data_dir, tmp_path, seed=0, limit=64, max_steps=3, progress=False,
                       features={"sentiment": ["vader"]})
     assert meta["data"]["sizes"]["sentiment"] == 64 and meta["mode"] == "frozen"
+    assert meta["pools"] == PACK_POOLS  # the committed pack's pooled views by default
     head, head_meta = load_head(tmp_path / SENTIMENT_HEAD)
-    assert head.in_dim == 384 + 4 and head.out_dim == 3  # embedding + VADER (neg, neu, pos, compound)
+    assert head.in_dim == 384 * len(PACK_POOLS) + 4 and head.out_dim == 3  # pooled views + VADER (4)
     assert head_meta["labels"] == ["negative", "neutral", "positive"] and head_meta["features"] == ["vader"]
-    assert load_head(tmp_path / EMOTION_HEAD)[0].in_dim == 384
+    assert head_meta["pools"] == PACK_POOLS and head.hidden == PACK_HEADS["sentiment"]["hidden"]
+    assert load_head(tmp_path / EMOTION_HEAD)[0].in_dim == 384 * len(PACK_POOLS)
     assert json.loads((tmp_path / META).read_text())["seed"] == 0
     model = TextModel.load(tmp_path)
-    assert model.features == {"sentiment": ["vader"], "emotion": []}
+    assert model.features == {"sentiment": ["vader"], "emotion": []} and model.pools == PACK_POOLS
     (r,) = model.predict(["hello"])
-    assert r.sentiment.sum() == pytest.approx(1.0, abs=1e-5)
+    assert r.sentiment.sum() == pytest.approx(1.0, abs=1e-5) and r.embedding.shape == (384,)
     with pytest.raises(ValueError, match="pass the texts"):
         model.heads(r.embedding[None])
+
+
+def test_frozen_embedding_only_linear(tmp_path: Path, data_dir: Path) -> None:
+    train_text(data_dir, tmp_path, seed=0, limit=32, max_steps=2, progress=False, features={}, pools=["mean"],
+               head_config={t: {"hidden": None} for t in ("sentiment", "emotion")})
+    head, head_meta = load_head(tmp_path / EMOTION_HEAD)
+    assert head.in_dim == 384 and head.hidden is None and head_meta["pools"] == ["mean"]
+    model = TextModel.load(tmp_path)
+    assert model.pools == ["mean"]
+    emb = model.embed(["hello there"])
+    np.testing.assert_allclose(model.heads(emb)[0], model.predict(["hello there"])[0].sentiment[None], atol=1e-5)
 
 
 def test_lora_smoke(tmp_path: Path, data_dir: Path) -> None:
