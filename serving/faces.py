@@ -1,7 +1,8 @@
 """Face detection with MTCNN (Zhang et al. 2016): our own P/R/O-net modules, box maths and NMS, loading the
 pretrained weights shipped in ``facenet-pytorch`` (whose own code needs torchvision, so it is not imported).
 
-``FaceDetector.detect(image)`` returns ``Face`` boxes (pixel coordinates in the given image) with scores. To keep
+``FaceDetector.detect(image)`` returns ``Face`` boxes (pixel coordinates in the given image) with scores;
+``detect_batch(images)`` the same for a batch, with R-net and O-net run once over all the images' candidates. To keep
 CPU cost bounded, detection runs on a copy whose longer side is at most ``max_side``; boxes are mapped back.
 """
 
@@ -15,6 +16,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+
+from serving.torch_opt import for_inference
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,14 +151,12 @@ def _regress(b: np.ndarray, reg: np.ndarray) -> np.ndarray:
     return b
 
 
-def _crops(image: Image.Image, boxes: np.ndarray, size: int) -> torch.Tensor:
+def _crop_arrays(image: Image.Image, boxes: np.ndarray, size: int) -> list[np.ndarray]:
     """Crop boxes (MTCNN's 1-based inclusive convention; outside the image is black) and resize to size×size
-    (Pillow bilinear, antialiased when shrinking), normalised as the nets expect."""
+    (Pillow bilinear, antialiased when shrinking): uint8 (size, size, 3) arrays."""
     b = np.trunc(boxes[:, :4]).astype(np.int64)
-    out = np.stack([np.asarray(image.crop((int(x1) - 1, int(y1) - 1, int(x2), int(y2))).resize((size, size),
-                                                                                           Image.BILINEAR))
-                    if x2 > x1 and y2 > y1 else np.zeros((size, size, 3), np.uint8) for x1, y1, x2, y2 in b])
-    return _to_input(out)
+    return [np.asarray(image.crop((int(x1) - 1, int(y1) - 1, int(x2), int(y2))).resize((size, size), Image.BILINEAR))
+            if x2 > x1 and y2 > y1 else np.zeros((size, size, 3), np.uint8) for x1, y1, x2, y2 in b]
 
 
 def _to_input(arr: np.ndarray) -> torch.Tensor:
@@ -164,7 +165,12 @@ def _to_input(arr: np.ndarray) -> torch.Tensor:
 
 
 class FaceDetector:
-    """MTCNN with the usual thresholds; ``min_face`` in pixels of the (downscaled) detection image."""
+    """MTCNN with the usual thresholds; ``min_face`` in pixels of the (downscaled) detection image.
+
+    ``detect_batch`` runs R-net and O-net over the candidates of all the images at once (in L2-sized chunks, with
+    the TorchScript/oneDNN versions of the nets); P-net still runs per image and pyramid level. Results equal
+    ``detect`` on each image alone (up to float rounding).
+    """
 
     def __init__(
         self,
@@ -182,32 +188,53 @@ class FaceDetector:
         for net, name in ((self.pnet, "pnet"), (self.rnet, "rnet"), (self.onet, "onet")):
             net.load_state_dict(torch.load(d / f"{name}.pt", map_location="cpu", weights_only=True), strict=True)
             net.eval().to(self.device)
+        # Faster equivalents on CPU (torch_opt.for_inference).
+        self._rnet = for_inference(self.rnet, torch.zeros(2, 3, 24, 24, device=self.device))
+        self._onet = for_inference(self.onet, torch.zeros(2, 3, 48, 48, device=self.device))
         self.min_face, self.thresholds, self.factor, self.max_side = min_face, thresholds, factor, max_side
+        # R/O-net crops per call: small chunks keep the activations in a core's L2 cache (bigger ones were no faster).
+        self.crop_chunk = 16
 
-    @torch.inference_mode()
     def detect(self, image: Image.Image) -> list[Face]:
         """Faces in an RGB image, best first."""
-        w0, h0 = image.size
-        s = min(1.0, self.max_side / max(w0, h0))
-        if s < 1.0:
-            image = image.resize((max(1, round(w0 * s)), max(1, round(h0 * s))), Image.BILINEAR, reducing_gap=2.0)
-        boxes = self._detect(image.convert("RGB"))
-        return [Face(float(b[0] / s), float(b[1] / s), float(b[2] / s), float(b[3] / s), float(b[4])) for b in boxes]
+        return self.detect_batch([image])[0]
 
-    def _detect(self, image: Image.Image) -> np.ndarray:
-        w, h = image.size
-        dev = self.device
-        t1, t2, t3 = self.thresholds
-        # Stage 1: P-net over an image pyramid.
+    @torch.inference_mode()
+    def detect_batch(self, images: list[Image.Image]) -> list[list[Face]]:
+        """Faces of each image (best first), in input order."""
+        small, scale = [], []
+        for image in images:
+            w0, h0 = image.size
+            s = min(1.0, self.max_side / max(w0, h0))
+            if s < 1.0:
+                image = image.resize((max(1, round(w0 * s)), max(1, round(h0 * s))), Image.BILINEAR,
+                                     reducing_gap=2.0)
+            small.append(image.convert("RGB"))
+            scale.append(s)
+        boxes = self._detect(small)
+        return [[Face(float(b[0] / s), float(b[1] / s), float(b[2] / s), float(b[3] / s), float(b[4])) for b in bs]
+                for bs, s in zip(boxes, scale, strict=True)]
+
+    # ---- stages --------------------------------------------------------------------------------------------------
+    def _scales(self, w: int, h: int) -> list[float]:
         m = 12.0 / self.min_face
         scales, minl = [], min(h, w) * m
         while minl >= 12:
             scales.append(m * self.factor ** len(scales))
             minl *= self.factor
+        return scales
+
+    def _proposals(self, image: Image.Image) -> np.ndarray:
+        """Stage 1: P-net over the image pyramid → squared candidate boxes (x1, y1, x2, y2, score).
+
+        One image and one pyramid level per call: P-net is compute-bound, and batching levels of several images
+        on a padded canvas (masking the padding out of the ceil-mode pool) measured no faster."""
+        w, h = image.size
+        t1 = self.thresholds[0]
         cands = []
-        for sc in scales:
+        for sc in self._scales(w, h):
             x = np.array(image.resize((int(w * sc + 1), int(h * sc + 1)), Image.BILINEAR))[None]
-            reg, prob = self.pnet(_to_input(x).to(dev))
+            reg, prob = self.pnet(_to_input(x).to(self.device))
             p = prob[0, 1].cpu().numpy()
             ys, xs = np.nonzero(p >= t1)
             if len(ys) == 0:
@@ -224,24 +251,50 @@ class FaceDetector:
         bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
         b = np.column_stack([b[:, 0] + b[:, 5] * bw, b[:, 1] + b[:, 6] * bh,
                              b[:, 2] + b[:, 7] * bw, b[:, 3] + b[:, 8] * bh, b[:, 4]])
-        b = _square(b)
+        return _square(b)
+
+    def _run_crops(self, net, images: list[Image.Image], boxes: list[np.ndarray], size: int
+                   ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """One ``net`` call over the size×size crops of every image's boxes → per image (regression, face score)."""
+        arrays = [a for im, b in zip(images, boxes, strict=True) if len(b) for a in _crop_arrays(im, b, size)]
+        if not arrays:
+            return [(np.zeros((0, 4)), np.zeros(0)) for _ in boxes]
+        x = _to_input(np.stack(arrays)).to(self.device)
+        outs = [net(x[i:i + self.crop_chunk]) for i in range(0, len(x), self.crop_chunk)]
+        reg = torch.cat([o[0] for o in outs]).cpu().numpy()
+        score = torch.cat([o[1][:, 1] for o in outs]).cpu().numpy()
+        out, k = [], 0
+        for b in boxes:
+            out.append((reg[k:k + len(b)], score[k:k + len(b)]))
+            k += len(b)
+        return out
+
+    def _detect(self, images: list[Image.Image]) -> list[np.ndarray]:
+        """Boxes (x1, y1, x2, y2, score) per image, best first, in that image's pixels."""
+        _, t2, t3 = self.thresholds
+        boxes = [self._proposals(im) for im in images]
         # Stage 2: R-net on 24×24 crops.
-        reg, prob = self.rnet(_crops(image, b, 24).to(dev))
-        score = prob[:, 1].cpu().numpy()
-        ok = score > t2
-        b, reg = np.column_stack([b[ok, :4], score[ok]]), reg.cpu().numpy()[ok]
-        if len(b) == 0:
-            return np.zeros((0, 5))
-        keep = nms(b[:, :4], b[:, 4], 0.7)
-        b = _square(_regress(b[keep], reg[keep]))
+        refined = []
+        for b, (reg, score) in zip(boxes, self._run_crops(self._rnet, images, boxes, 24), strict=True):
+            ok = score > t2
+            b, reg = np.column_stack([b[ok, :4], score[ok]]), reg[ok]
+            if len(b) == 0:
+                refined.append(np.zeros((0, 5)))
+                continue
+            keep = nms(b[:, :4], b[:, 4], 0.7)
+            refined.append(_square(_regress(b[keep], reg[keep])))
         # Stage 3: O-net on 48×48 crops.
-        reg, prob = self.onet(_crops(image, b, 48).to(dev))
-        score = prob[:, 1].cpu().numpy()
-        ok = score > t3
-        b = _regress(np.column_stack([b[ok, :4], score[ok]]), reg.cpu().numpy()[ok])
-        if len(b) == 0:
-            return np.zeros((0, 5))
-        b = b[nms(b[:, :4], b[:, 4], 0.7, mode="min")]
-        b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, w)
-        b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, h)
-        return b[np.argsort(-b[:, 4])]
+        out = []
+        for im, b, (reg, score) in zip(images, refined, self._run_crops(self._onet, images, refined, 48),
+                                       strict=True):
+            ok = score > t3
+            b = _regress(np.column_stack([b[ok, :4], score[ok]]), reg[ok])
+            if len(b) == 0:
+                out.append(np.zeros((0, 5)))
+                continue
+            w, h = im.size
+            b = b[nms(b[:, :4], b[:, 4], 0.7, mode="min")]
+            b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, w)
+            b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, h)
+            out.append(b[np.argsort(-b[:, 4])])
+        return out

@@ -9,6 +9,7 @@ animation, and is 8-bit RGB (CMYK, palette, alpha, 16-bit and float modes conver
 from __future__ import annotations
 
 import io
+import math
 import warnings
 
 import numpy as np
@@ -60,16 +61,25 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
+def _draft_box(w: int, h: int, need: tuple[int, int]) -> tuple[int, int] | None:
+    """The smallest (w, h) with the image's aspect whose longer side is ≥ need[0] and shorter ≥ need[1]."""
+    s = max(need[0] / max(w, h), need[1] / min(w, h))
+    return None if s >= 1.0 else (math.ceil(w * s), math.ceil(h * s))
+
+
 def decode_image(
     data: bytes,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     draft: tuple[int, int] | None = None,
+    need: tuple[int, int] | None = None,
 ) -> Image.Image:
     """Decode untrusted ``data`` into an RGB image, or raise ``ImageDecodeError``.
 
     ``draft``: for JPEG, let the decoder downscale by a power of two while decoding as long as the result stays
     at least this large (much faster for big photos; the result is still checked and oriented the same way).
+    ``need`` = (long, short): the same, sized to the image's own aspect: the result keeps its longer side at least
+    ``long`` and its shorter side at least ``short`` pixels (or stays full size where that is smaller).
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageDecodeError(f"image must be bytes, got {type(data).__name__}")
@@ -87,8 +97,10 @@ def decode_image(
     try:
         if getattr(im, "is_animated", False):
             im.seek(0)
-        if draft is not None and im.format == "JPEG":
-            im.draft("RGB", draft)
+        if im.format == "JPEG":
+            box = draft if draft is not None else _draft_box(w, h, need) if need is not None else None
+            if box is not None:
+                im.draft("RGB", box)
         im.load()
         im = ImageOps.exif_transpose(im)
         out = _to_rgb(im)

@@ -66,9 +66,11 @@ def run(json_path: Path | None = None, seconds: float = 60.0, soak: bool = False
 
     budget = max(0.5, seconds / (3 * len(BATCHES)))
     results: dict[str, Any] = {"threads": torch.get_num_threads(), "cpus": os.cpu_count(), "n_inputs": n,
+                               "text_parallel_to_vision": pipe.parallel,
                                "model_version": pipe.version, "fusion": pipe.fusion.strategy, "batches": {}}
     print(f"moodstream bench models — pack {pipe.version}, fusion {pipe.fusion.strategy}, "
-          f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs, {n} MVSA test posts")
+          f"torch threads {torch.get_num_threads()}{' (text ∥ vision)' if pipe.parallel else ''}, "
+          f"{os.cpu_count()} CPUs, {n} MVSA test posts")
     print(f"{'batch':>5} | {'texts/s':>8} {'cpu ms':>7} | {'images/s':>8} {'cpu ms':>7} | {'posts/s':>8} {'cpu ms':>7}")
     for b in BATCHES:
         t = measure(lambda k, b=b: len(pipe.text.predict(window(texts, b, k))), budget)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from skimage import data
 
@@ -48,3 +49,32 @@ def test_nms_union_and_min() -> None:
     assert nms(boxes, scores, 0.5).tolist() == [0, 2, 3]  # the small box has low IoU with the first
     assert nms(boxes, scores, 0.5, mode="min").tolist() == [0, 2]  # …but is inside it
     assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).tolist() == []
+
+
+def _photos() -> list[Image.Image]:
+    astro = Image.fromarray(data.astronaut())
+    return [astro, Image.fromarray(data.coffee()), Image.fromarray(data.camera()).convert("RGB"),
+            astro.resize((1024, 1024), Image.BILINEAR), astro.crop((100, 0, 400, 512)),  # portrait, face inside
+            Image.new("RGB", (5, 5)), astro.resize((301, 173), Image.BILINEAR), Image.fromarray(data.rocket())]
+
+
+def test_batch_detection_equals_one_image_at_a_time(detector: FaceDetector) -> None:
+    images = _photos()
+    batch = detector.detect_batch(images)
+    assert len(batch) == len(images)
+    for im, got in zip(images, batch, strict=True):
+        alone = detector.detect(im)
+        assert len(got) == len(alone)
+        for a, b in zip(alone, got, strict=True):
+            assert abs(a.score - b.score) < 1e-4
+            assert max(abs(a.x1 - b.x1), abs(a.y1 - b.y1), abs(a.x2 - b.x2), abs(a.y2 - b.y2)) < 0.5
+    assert [len(f) for f in batch][:2] == [1, 0] and len(batch[4]) == 1 and batch[5] == []
+    assert detector.detect_batch([]) == []
+
+
+def test_optimised_nets_equal_the_eager_ones(detector: FaceDetector) -> None:
+    x24, x48 = torch.rand(37, 3, 24, 24) * 2 - 1, torch.rand(5, 3, 48, 48) * 2 - 1
+    with torch.inference_mode():
+        for fast, eager, x in ((detector._rnet, detector.rnet, x24), (detector._onet, detector.onet, x48)):
+            for a, b in zip(fast(x), eager(x), strict=True):
+                assert torch.allclose(a, b, atol=1e-5)

@@ -129,3 +129,17 @@ def test_modes_convert_to_8bit_rgb() -> None:
 def test_non_bytes_input_is_an_error() -> None:
     with pytest.raises(ImageDecodeError):
         decode_image("not bytes")  # type: ignore[arg-type]
+
+
+def test_need_decodes_big_jpegs_smaller_keeping_the_needed_sides(astronaut: Image.Image) -> None:
+    wide = encode(astronaut.resize((1800, 1200)), "JPEG", quality=90)
+    assert decode_image(wide).size == (1800, 1200)
+    assert decode_image(wide, draft=(640, 640)).size == (1800, 1200)  # a square box cannot shrink a 3:2 photo
+    assert decode_image(wide, need=(640, 224)).size == (900, 600)  # longer ≥ 640 and shorter ≥ 224 at 1/2
+    assert decode_image(wide, need=(300, 224)).size == (450, 300)
+    tall = encode(astronaut.resize((1200, 2400)), "JPEG", quality=90)
+    assert decode_image(tall, need=(640, 224)).size == (600, 1200)
+    small = encode(astronaut, "JPEG", quality=90)
+    assert decode_image(small, need=(640, 224)).size == (512, 512)  # never below what is needed
+    png = encode(astronaut.resize((1800, 1200)), "PNG")
+    assert decode_image(png, need=(640, 224)).size == (1800, 1200)  # only JPEG decodes at reduced scale

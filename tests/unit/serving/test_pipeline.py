@@ -79,3 +79,29 @@ def test_corrupt_image_fails_only_its_item_and_order_is_kept(pipe: Pipeline) -> 
 def test_build_prediction_imports_without_ray() -> None:
     code = "import sys, serving.pipeline as p; p.build_prediction; assert 'ray' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_thread_plan() -> None:
+    from serving.pipeline import thread_plan
+
+    assert thread_plan(None, cpus=2) == (1, True)  # text and vision side by side, one core each
+    assert thread_plan(None, cpus=16) == (8, True)
+    assert thread_plan(None, cpus=1) == (1, False)
+    assert thread_plan(2, cpus=2) == (2, False)  # an explicit setting is kept
+    assert thread_plan(1, cpus=4) == (1, True)
+
+
+def test_text_beside_vision_gives_the_same_predictions(pipe: Pipeline) -> None:
+    items = [item("a", "what a wonderful day", astronaut_jpeg()), item("b", "so sad"), item("c", None,
+                                                                                              astronaut_jpeg())]
+    before = pipe.parallel
+    try:
+        pipe.parallel = True
+        side = pipe.classify(items)
+        pipe.parallel = False
+        serial = pipe.classify(items)
+    finally:
+        pipe.parallel = before
+    for a, b in zip(side, serial, strict=True):
+        assert isinstance(a, Prediction) and isinstance(b, Prediction)
+        assert a.sentiment.probs == b.sentiment.probs and a.emotion.probs == b.emotion.probs

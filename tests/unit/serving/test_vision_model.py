@@ -107,3 +107,33 @@ def test_no_face_prior() -> None:
     neg = no_face_emotion(np.array([1.0, 0.0, 0.0], dtype=np.float32))
     assert int(pos.argmax()) == JOY and abs(pos.sum() - 1) < 1e-6
     assert neg[labels.EMOTION_INDEX["joy"]] < neg[labels.EMOTION_INDEX["sadness"]] and abs(neg.sum() - 1) < 1e-6
+
+
+def test_fast_backbone_and_expression_net_match_the_eager_modules(model: VisionModel) -> None:
+    """The TorchScript/oneDNN versions (on CPU) and the 4-image backbone chunks keep the outputs."""
+    import torch
+
+    from serving.backbones import preprocess
+
+    ims = [Image.fromarray(data.astronaut()), Image.fromarray(data.coffee()), Image.fromarray(data.chelsea()),
+           Image.fromarray(data.rocket()), Image.fromarray(data.camera()).convert("RGB")]
+    with torch.inference_mode():
+        eager = model.backbone.embed(preprocess(ims)).numpy()
+        faces = torch.rand(6, 1, 64, 64) * 2 - 1
+        assert torch.allclose(model.fer_fn(faces), model.fer(faces), atol=1e-4)
+    assert np.allclose(model.features(ims), eager, atol=1e-4)
+
+
+def test_jit_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from serving.torch_opt import Frozen, for_inference
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    x = torch.rand(2, 3, 16, 16)
+    fast = for_inference(net, x)
+    assert isinstance(fast, Frozen)
+    with torch.inference_mode():
+        assert torch.allclose(fast(x), net(x), atol=1e-5)
+    monkeypatch.setenv("MOODSTREAM_TORCH_JIT", "0")
+    assert for_inference(net, x) is net
