@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     broker_rebalance_timeout_s: float = Field(3.0, gt=0, description="Tansu holds a join this long")
     broker_session_timeout_s: float = Field(10.0, gt=0, description="consumer session timeout")
     broker_heartbeat_interval_s: float = Field(1.0, gt=0, description="consumer heartbeat interval")
+    broker_fetch_max_wait_ms: int = Field(
+        100, ge=1, description="longest a fetch waits for data (Tansu answers an empty fetch only after it)"
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
     )

@@ -33,6 +33,7 @@ async def consume(settings: object) -> None:
     engine = make_engine(settings.database_url, settings=settings)
     consumer = AIOKafkaConsumer(settings.topic_posts, **aiokafka_config(settings), group_id=settings.consumer_group,
                                 auto_offset_reset="earliest", enable_auto_commit=True,
+                                fetch_max_wait_ms=settings.broker_fetch_max_wait_ms,
                                 max_partition_fetch_bytes=max(1_048_576, settings.image_max_bytes * 2),
                                 fetch_max_bytes=max(4_194_304, settings.image_max_bytes * 2))
     await consumer.start()

@@ -30,3 +30,23 @@ def test_sasl_credentials_reach_faust_and_aiokafka():
     kc = aiokafka_config(s)
     assert kc["sasl_plain_password"] == "p4ss" and kc["security_protocol"] == "SASL_PLAINTEXT"
     assert kc["bootstrap_servers"] == ["a:9092", "b:9093"]
+
+
+def test_worker_consumer_fetch_wait_comes_from_settings() -> None:
+    """Faust hard-codes a 1.5 s fetch wait; the worker's consumer gets the setting instead (Tansu parks empty
+    fetches for the whole wait, which was added to every post's latency)."""
+    import asyncio
+
+    from faust.transport.drivers import aiokafka as driver
+
+    from moodstream.config import Settings
+    from streams.app import create_app
+
+    async def build() -> int:
+        app = create_app(Settings(_env_file=None, kafka_brokers="127.0.0.1:9", broker_fetch_max_wait_ms=77))
+        thread = driver.AIOKafkaConsumerThread(app.consumer, loop=asyncio.get_running_loop(),
+                                               beacon=app.consumer.beacon)
+        consumer = thread._create_worker_consumer(app.transport)
+        return consumer._fetch_max_wait_ms
+
+    assert asyncio.run(build()) == 77
