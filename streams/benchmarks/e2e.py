@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from moodstream.config import Settings, get_settings
+from moodstream.launcher import Child
 from streams.benchmarks.commits import CommitLog
 from streams.benchmarks.drive import Load, drive
 from streams.benchmarks.feed import Content, fresh, mvsa_pairs, with_reposts
 from streams.benchmarks.procs import ProcessWatch, Sample
-from streams.benchmarks.stack import BenchStack, Child
+from streams.benchmarks.stack import BenchStack
 from streams.benchmarks.worker_stats import scrape, summarise
 
 TARGETS = {"moodstream_over_limit": 0.85, "moodstream_over_naive": 4.0, "reposts_over_moodstream": 1.7}
@@ -185,7 +186,7 @@ def run(json_path: Path | None = None, seconds: float = 60.0, soak: bool = False
         if not soak and "naive" in wanted:
             print("[2/5] naive peer ...", flush=True)
             naive = stack.start_naive(naive_threads)
-            workers.add(naive.pid)
+            workers.add(naive.proc.pid)
 
             async def naive_row(producer: Any, log: CommitLog) -> dict[str, Any]:
                 r = await drive(producer, stack.naive_topic, fresh(content.replay(), "nv"), log,
@@ -194,12 +195,12 @@ def run(json_path: Path | None = None, seconds: float = 60.0, soak: bool = False
                 return _with_procs(r, watch.end())
 
             rows["naive"] = asyncio.run(_session(s, stack.dsn, naive_row))
-            naive.stop()
-            workers.discard(naive.pid)
+            naive.stop(30.0)
+            workers.discard(naive.proc.pid)
         print(f"[{'3/5' if not soak else '1/2'}] starting Ray Serve and the worker ...", flush=True)
         result["config"]["serve"] = stack.start_serve(cpus)
         worker = stack.start_worker()
-        workers.add(worker.pid)
+        workers.add(worker.proc.pid)
         if soak:
             result["soak"] = asyncio.run(_session(s, stack.dsn, lambda p, lg: _soak(
                 p, lg, s, content, window, warm, max(SOAK_S, seconds), watch, worker)))

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from moodstream.config import Settings
+from moodstream.launcher import Child
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -43,48 +42,23 @@ def _psycopg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class Child:
-    """A child process with its log file; stopped with SIGTERM, then SIGKILL."""
+def _spawn(name: str, argv: list[str], env: dict[str, str], log_path: Path) -> Child:
+    """A supervised child (own process group, dies with this process), started."""
+    child = Child(name, argv, log_path)
+    child.start(env)
+    return child
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.name, self.log_path = name, log_path
-        with log_path.open("ab") as logf:
-            self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, start_new_session=True)
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def tail(self, n: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-    def wait_for(self, ready: Any, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise BenchError(f"{self.name} exited while starting; last lines of {self.log_path}:\n{self.tail()}")
-            if ready():
-                return
-            time.sleep(0.5)
-        raise BenchError(f"{self.name} was not ready after {timeout:.0f}s; see {self.log_path}:\n{self.tail()}")
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(5)
+def wait_ready(child: Child, ready: Any, timeout: float) -> None:
+    """Poll ``ready()`` until true; a clear error if the child exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise BenchError(f"{child.name} exited while starting; last lines of {child.log_path}:\n{child.tail()}")
+        if ready():
+            return
+        time.sleep(0.5)
+    raise BenchError(f"{child.name} was not ready after {timeout:.0f}s; see {child.log_path}:\n{child.tail()}")
 
 
 class BenchStack:
@@ -213,8 +187,8 @@ class BenchStack:
         port = self.worker_port = free_port()
         env = self.env(self.settings, MOODSTREAM_RAY_ADDRESS=self.ray_address or "",
                        MOODSTREAM_WORKER_WEB_PORT=str(port))
-        child = Child("worker", [sys.executable, "-m", "moodstream.cli", "worker", "--classifier", "serve"], env,
-                      self.run_dir / "worker.log")
+        child = _spawn("worker", [sys.executable, "-m", "moodstream.cli", "worker", "--classifier", "serve"], env,
+                       self.run_dir / "worker.log")
         self.children.append(child)
 
         def ready() -> bool:
@@ -223,7 +197,7 @@ class BenchStack:
             except httpx.HTTPError:
                 return False
 
-        child.wait_for(ready, 300)
+        wait_ready(child, ready, 300)
         return child
 
     def start_naive(self, torch_threads: int | None = None) -> Child:
@@ -231,17 +205,17 @@ class BenchStack:
         s = self.settings.model_copy(update={"topic_posts": self.naive_topic,
                                              "consumer_group": f"{self.tag}-naive"})
         extra = {"MOODSTREAM_TORCH_THREADS": str(torch_threads)} if torch_threads else {}
-        child = Child("naive", [sys.executable, "-m", "streams.benchmarks.naive"], self.env(s, **extra),
-                      self.run_dir / "naive.log")
+        child = _spawn("naive", [sys.executable, "-m", "streams.benchmarks.naive"], self.env(s, **extra),
+                       self.run_dir / "naive.log")
         self.children.append(child)
-        child.wait_for(lambda: "ready" in child.tail(50), 300)
+        wait_ready(child, lambda: "ready" in child.tail(50), 300)
         return child
 
     # ---- teardown ---------------------------------------------------------------------------------------
 
     def close(self) -> None:
         for child in reversed(self.children):
-            child.stop()
+            child.stop(30.0)
         self.children.clear()
         if self.runner is not None:
             with contextlib.suppress(Exception):
