@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from serving.types import ModalityResult
+from moodstream.types import ModalityResult
 
 STRATEGIES = ("late", "stacked", "concat", "attention")
 NETWORK_STRATEGIES = ("stacked", "concat", "attention")

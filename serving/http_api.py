@@ -28,7 +28,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moodstream.schema import MAX_TEXT_CHARS, Post, PostError, Prediction, parse_post
-from serving.types import ClassifyItem, ItemError
+from moodstream.types import ClassifyItem, ItemError
 
 URL_IMAGE = "image by URL is not fetched by the HTTP API; send it inline as image.b64"
 MAX_POSTS_PER_REQUEST = 1024

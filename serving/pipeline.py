@@ -18,7 +18,7 @@ import numpy as np
 
 from moodstream.labels import EMOTIONS, SENTIMENTS
 from moodstream.schema import Modalities, ModalityOut, Prediction, emotion_out, probs_dict, sentiment_out
-from serving.types import ClassifyItem, ItemError, ModalityResult
+from moodstream.types import ClassifyItem, ItemError, ModalityResult
 
 NO_CONTENT = "post has no usable text and no image"
 

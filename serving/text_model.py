@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 from moodstream import labels
+from moodstream.types import ModalityResult
 from serving.encoders import DEFAULT_TEXT_ENCODER, EMBEDDING_POOL, TextEncoder
 from serving.heads import Head, load_head
 from serving.text_features import extra_features, feature_dim
-from serving.types import ModalityResult
 
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent / "pack"
 SENTIMENT_HEAD = "text_sentiment.safetensors"

@@ -21,13 +21,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from moodstream import labels
+from moodstream.types import ItemError, ModalityResult
 from serving.backbones import FEATURE_DIM, IMAGE_SIZE, MobileNetV2, fast_embedder, load_backbone, preprocess
 from serving.faces import Face, FaceDetector
 from serving.fer_net import FER_INPUT, MiniXception, from_keras_h5, load_fer, normalise_faces
 from serving.heads import Head, load_head
 from serving.image_decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
 from serving.torch_opt import for_inference
-from serving.types import ItemError, ModalityResult
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,11 @@ import inspect
 import logging
 import random
 import time
-from collections.abc import Sequence
 from typing import Any, Protocol
 
 from moodstream.config import Settings
 from moodstream.schema import Prediction
-from serving.types import ClassifyItem, ItemError
+from moodstream.types import ClassifyItem, ItemError
 from streams import metrics
 
 log = logging.getLogger(__name__)
@@ -192,22 +191,7 @@ def make_client(kind: str | None, settings: Settings, model: Any = None) -> Retr
 
 
 def load_inprocess_model(settings: Settings) -> Any:
-    """The in-process model pipeline from ``serving`` (raises a clear error until it exists)."""
-    for mod, attr in (("serving.pipeline", "load_pipeline"), ("serving.pipeline", "Pipeline")):
-        try:
-            module = __import__(mod, fromlist=[attr])
-        except ImportError:
-            continue
-        factory = getattr(module, attr, None)
-        if factory is not None:
-            return factory(settings) if _accepts_settings(factory) else factory()
-    raise RuntimeError("the in-process model pipeline (serving.pipeline) is not available yet; "
-                       "use --classifier serve|http or pass --model MODULE:ATTR")
+    """The in-process model pipeline from ``serving`` (the real models, loaded in this process)."""
+    from serving.pipeline import load_pipeline
 
-
-def _accepts_settings(fn: Any) -> bool:
-    try:
-        params: Sequence[inspect.Parameter] = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    return bool(params)
+    return load_pipeline(settings)

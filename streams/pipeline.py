@@ -16,7 +16,7 @@ from typing import Any
 
 from moodstream.config import Settings
 from moodstream.schema import DeadLetter, Post, PostError, Prediction, parse_post
-from serving.types import ClassifyItem, ItemError
+from moodstream.types import ClassifyItem, ItemError
 from streams import metrics
 from streams.cache import Cache, content_key
 from streams.classifier import ClassifierClient

@@ -42,8 +42,8 @@ def build_pipeline(settings: Settings, classifier: ClassifierClient, *, engine: 
 
 def prepare(settings: Settings, migrate: bool = True) -> None:
     """Create the topics that are missing and (unless ``migrate`` is False) bring the database schema to head."""
-    from moodstream.broker import create_topics
     from storage.migrate import upgrade
+    from streams.topics import create_topics
 
     create_topics(settings.kafka_brokers or "", settings.topics.values(), settings.kafka_partitions)
     if migrate:

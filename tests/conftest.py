@@ -40,7 +40,7 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def broker() -> Iterator[str]:
     """A real Tansu broker for the whole session; yields its bootstrap address."""
-    from moodstream.broker import EmbeddedBroker
+    from ops.broker import EmbeddedBroker
 
     with EmbeddedBroker() as b:
         yield b.bootstrap

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from moodstream.config import Settings, get_settings
+from moodstream.types import ItemError
 from serving.device import configure_torch, select_device
 from serving.serve_metrics import BatchMeta
-from serving.types import ItemError
 
 log = logging.getLogger("ray.serve")
 

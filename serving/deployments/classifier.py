@@ -20,11 +20,11 @@ from ray.serve.exceptions import ReplicaUnavailableError
 from ray.serve.handle import DeploymentHandle
 
 from moodstream.schema import Prediction
+from moodstream.types import ClassifyItem, ItemError, ModalityResult
 from serving.deployments.base import settings_from
 from serving.http_api import api
 from serving.pipeline import NO_CONTENT, build_prediction, has_text
 from serving.serve_metrics import ServeMetrics
-from serving.types import ClassifyItem, ItemError, ModalityResult
 
 HEALTH_TIMEOUT_S = 2.0
 BUSY_GRACE_S = 10.0  # a model that answered a call this recently counts as loaded even if status() times out

@@ -7,9 +7,9 @@ from typing import Any
 from ray import serve
 
 from moodstream.config import get_settings
+from moodstream.types import ModalityResult
 from serving.deployments.base import ModelReplica, total_items
 from serving.serve_metrics import BatchMeta
-from serving.types import ModalityResult
 
 _defaults = get_settings()
 Pair = tuple[ModalityResult | None, ModalityResult | None]

@@ -75,7 +75,7 @@ def as_json() -> dict[str, Any]:
 
 def synthetic(n: int, seed: int, prefix: str | None = None) -> list[dict[str, Any]]:
     """``n`` posts of the synthetic feed (unique ids per call)."""
-    from streams.producers.synthetic import SyntheticFeed
+    from ops.producers.synthetic import SyntheticFeed
 
     tag = prefix or f"r{uuid.uuid4().hex[:6]}"
     return [p.post for p in SyntheticFeed(n, seed=seed, id_prefix=tag).posts()]
@@ -125,7 +125,7 @@ class Feed:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _items(self) -> Any:
-        from streams.producers.synthetic import SyntheticFeed
+        from ops.producers.synthetic import SyntheticFeed
 
         rng = random.Random(self.seed)
         slots = {rng.randrange(5, 60): m for m in self.invalid}
@@ -146,7 +146,7 @@ class Feed:
 
     def _run(self) -> None:
         from moodstream.kafka import aiokafka_config
-        from streams.producers.publisher import publish
+        from ops.producers.publisher import publish
 
         s = settings_from(self.env)
         try:

@@ -190,7 +190,8 @@ def test_broker_restarted(form: Form, publish_at: str, request, stream_env, work
     Lost at the broker: every topic, every message not yet consumed, and the group's committed offsets. The worker
     must reconnect by itself and process every post published after the restart.
     """
-    from moodstream.broker import EmbeddedBroker, create_topics
+    from ops.broker import EmbeddedBroker
+    from streams.topics import create_topics
 
     rng = _rng(request)
     brk = EmbeddedBroker(log_path=tmp_path / "tansu.log").start()

@@ -37,7 +37,7 @@ class ServeWorker(WorkerProcess):
     def start(self) -> ServeWorker:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         with self.log.open("ab") as f:
-            self.proc = subprocess.Popen([sys.executable, "-m", "moodstream.cli", "worker", "--classifier", "serve"],
+            self.proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "worker", "--classifier", "serve"],
                                          cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         return self

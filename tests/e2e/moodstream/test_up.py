@@ -15,7 +15,7 @@ import psutil
 import pytest
 from sqlalchemy import create_engine, text
 
-from moodstream.broker import free_port
+from ops.localhost import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ def test_up_fills_the_database_and_stops_cleanly(tmp_path: Path, pg_url: str) ->
     }
     log = (tmp_path / "up.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moodstream.cli", "up", "--rate", "10", "--run-dir", str(tmp_path / "run")],
+        [sys.executable, "-m", "ops.cli", "up", "--rate", "10", "--run-dir", str(tmp_path / "run")],
         cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     seen: set[int] = set()

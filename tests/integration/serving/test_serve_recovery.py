@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from moodstream.schema import Prediction
-from serving.types import ClassifyItem
+from moodstream.types import ClassifyItem
 
 pytestmark = pytest.mark.integration
 

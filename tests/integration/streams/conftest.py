@@ -60,7 +60,7 @@ def stream_env(broker: str, pg_url: str) -> dict[str, str]:
         "MOODSTREAM_CACHE_PREFIX": f"ms-test-{tag}:",
         "MOODSTREAM_LOG_LEVEL": "INFO",
     }
-    from moodstream.broker import create_topics
+    from streams.topics import create_topics
 
     create_topics(broker, [v for k, v in env.items() if k.startswith("MOODSTREAM_TOPIC_")], 4)
     return env

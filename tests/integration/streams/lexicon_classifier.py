@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from moodstream.schema import Modalities, ModalityOut, Prediction, emotion_out, sentiment_out
-from serving.types import ClassifyItem, ItemError
+from moodstream.types import ClassifyItem, ItemError
 
 MODEL_VERSION = "lexicon-standin-1"
 

@@ -60,7 +60,7 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         f = self.log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "moodstream.cli", "worker", "--model", self.model],
+        self.proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "worker", "--model", self.model],
                                      cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         f.close()
         return self
@@ -100,7 +100,7 @@ class WorkerProcess:
 def publish(env: dict[str, str], items: list[Any], rate: float = 0.0) -> int:
     """Publish post dicts / raw bytes / (key, value) to the test's posts topic."""
     from moodstream.kafka import aiokafka_config
-    from streams.producers.publisher import publish as run
+    from ops.producers.publisher import publish as run
 
     s = settings_from(env)
     return asyncio.run(run(items, aiokafka_config(s), s.topic_posts, rate=rate, progress=False))

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def run_publish(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "moodstream.cli", "publish", "--no-progress", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "ops.cli", "publish", "--no-progress", *args], cwd=ROOT,
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
 
 

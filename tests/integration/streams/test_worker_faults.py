@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 def synthetic(n: int, seed: int) -> list[dict]:
-    from streams.producers.synthetic import SyntheticFeed
+    from ops.producers.synthetic import SyntheticFeed
 
     return [p.post for p in SyntheticFeed(n, seed=seed, id_prefix=f"t{uuid.uuid4().hex[:6]}").posts()]
 

@@ -12,9 +12,9 @@ import pytest
 from pydantic import SecretStr
 
 from dashboard import auth, charts, data, ui
-from moodstream.cli import dashboard as cli
 from moodstream.config import Settings
 from moodstream.labels import EMOTIONS, SENTIMENTS
+from ops.cli import dashboard as cli
 from storage import queries
 
 
@@ -104,7 +104,7 @@ def test_cli_runs_streamlit_headless_on_the_packaged_app() -> None:
 def test_dashboard_command_is_registered() -> None:
     from typer.testing import CliRunner
 
-    from moodstream.cli import app
+    from ops.cli import app
 
     out = CliRunner().invoke(app, ["dashboard", "--help"])
     assert out.exit_code == 0 and "--port" in out.output and "--host" in out.output

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from moodstream.cli import app
 from moodstream.schema import Prediction
+from ops.cli import app
 
 
 def test_classify_prints_a_prediction(tmp_path: Path) -> None:

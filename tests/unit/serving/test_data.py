@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from modelling.training import data
 from moodstream import labels
-from serving.training import data
 
 
 def test_tweeteval_sentiment(data_dir: Path) -> None:

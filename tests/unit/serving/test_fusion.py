@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from moodstream.labels import EMOTION_INDEX, SENTIMENT_INDEX
+from moodstream.types import ModalityResult
 from serving.fusion import STRATEGIES, FusionModel, emotion_rule
-from serving.types import ModalityResult
 
 
 def astronaut_jpeg() -> bytes:

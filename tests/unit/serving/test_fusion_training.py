@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from modelling.training.fusion import train_fusion
 from serving.fusion import STRATEGIES, FusionModel, weights_file
 from serving.pack import load_pack
-from serving.training.fusion import train_fusion
 
 
 def test_train_fusion_on_a_slice_writes_a_loadable_pack(data_dir: Path, tmp_path: Path) -> None:

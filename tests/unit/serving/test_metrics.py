@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.evaluation.metrics import classification_metrics, macro_f1
+from modelling.metrics import classification_metrics, macro_f1
 
 
 def test_known_values() -> None:

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from moodstream.schema import Prediction
+from moodstream.types import ClassifyItem, ItemError
 from serving.pipeline import NO_CONTENT, Pipeline
-from serving.types import ClassifyItem, ItemError
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -12,8 +12,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from moodstream.schema import parse_post
+from moodstream.types import ClassifyItem, ItemError
 from serving.http_api import DEFAULT_MAX_REQUEST_BYTES, URL_IMAGE, BodySizeLimit, api, item_from_post, result_json
-from serving.types import ClassifyItem, ItemError
 
 
 async def _echo(request: Request) -> JSONResponse:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from modelling.training.text import PACK_HEADS, PACK_POOLS, class_weights, train_text, tune_bias
 from serving.heads import load_head
 from serving.text_model import EMOTION_HEAD, LORA_WEIGHTS, META, SENTIMENT_HEAD, TextModel
-from serving.training.text import PACK_HEADS, PACK_POOLS, class_weights, train_text, tune_bias
 
 
 def test_frozen_smoke(tmp_path: Path, data_dir: Path) -> None:

@@ -12,7 +12,7 @@ from PIL import Image
 from skimage import data
 
 from moodstream import labels
-from serving.types import ItemError, ModalityResult
+from moodstream.types import ItemError, ModalityResult
 from serving.vision_model import VisionModel, no_face_emotion
 
 JOY = labels.EMOTION_INDEX["joy"]

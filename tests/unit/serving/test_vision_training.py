@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from skimage import data
 
+from modelling.training.vision import evaluate_fer, train_vision
 from serving.heads import load_head
-from serving.training.vision import evaluate_fer, train_vision
 from serving.vision_model import FER_WEIGHTS, META, SENTIMENT_HEAD, VisionModel
 
 REPORT_KEYS = {"dataset", "split", "n", "accuracy", "macro_f1", "weighted_f1", "per_class"}
 
 
 def test_train_vision_smoke(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import serving.training.vision as tv
+    import modelling.training.vision as tv
 
     monkeypatch.setattr(tv, "CACHE_DIR", tmp_path / "cache")
     report = tmp_path / "report.json"
@@ -44,7 +44,7 @@ def test_train_vision_smoke(data_dir: Path, tmp_path: Path, monkeypatch: pytest.
 
 
 def test_train_vision_is_seeded(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import serving.training.vision as tv
+    import modelling.training.vision as tv
 
     monkeypatch.setattr(tv, "CACHE_DIR", tmp_path / "cache")
     x, y = tv.mvsa_features(data_dir, "train", limit=12, progress=False)

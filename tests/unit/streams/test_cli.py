@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from moodstream.cli import app
+from ops.cli import app
 
 
 def test_publish_without_broker_says_what_to_do(monkeypatch):

@@ -6,12 +6,12 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
-from serving.types import ClassifyItem, ItemError
+from moodstream.types import ClassifyItem, ItemError
+from ops.producers.jsonl import read_jsonl
+from ops.producers.mvsa import read_mvsa
+from ops.producers.synthetic import SyntheticFeed
 from streams.alerts import evaluate
 from streams.classifier import RetryingClient
-from streams.producers.jsonl import read_jsonl
-from streams.producers.mvsa import read_mvsa
-from streams.producers.synthetic import SyntheticFeed
 from streams.trends import window_start
 
 

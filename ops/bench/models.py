@@ -1,0 +1,86 @@
+"""`moodstream bench models`: batched throughput of the text model, the vision model and the full pipeline.
+
+Inputs are MVSA-Single test captions and images (``$MOODSTREAM_DATA`` or ``../shared/data``). For each batch size
+it reports items/s (wall clock) and CPU ms per item (process CPU time over all threads, divided by items).
+"images" covers decode + backbone + face detection + expression; "posts" the whole text + image + fusion path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BATCHES = (1, 16, 32, 64)
+
+
+def _data_dir() -> Path:
+    env = os.environ.get("MOODSTREAM_DATA")
+    if env:
+        return Path(env)
+    for cand in (Path("../shared/data"), Path(__file__).resolve().parents[2].parent / "shared" / "data"):
+        if cand.is_dir():
+            return cand
+    raise FileNotFoundError("MVSA data not found; set MOODSTREAM_DATA to the folder holding mvsa_single/")
+
+
+def measure(fn: Callable[[int], int], budget_s: float, min_calls: int = 2) -> dict[str, float]:
+    """Call ``fn(call_index)`` (returns items done) after one warm-up until ``budget_s`` passes."""
+    fn(0)
+    calls = items = 0
+    w0, c0 = time.perf_counter(), time.process_time()
+    while calls < min_calls or time.perf_counter() - w0 < budget_s:
+        calls += 1
+        items += fn(calls)
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    return {"items": items, "wall_s": round(wall, 3), "per_s": round(items / wall, 2),
+            "cpu_ms_per_item": round(1000 * cpu / max(items, 1), 2), "wall_ms_per_item": round(1000 * wall / items, 2)}
+
+
+def run(json_path: Path | None = None, seconds: float = 60.0, soak: bool = False) -> dict[str, Any]:
+    """Measure texts/s, images/s and posts/s at batch 1/16/32/64 for about ``seconds`` in all; print a table."""
+    import torch
+
+    from modelling.training.data import read_mvsa
+    from moodstream.types import ClassifyItem
+    from serving.pipeline import Pipeline
+
+    pipe = Pipeline.load()
+    data = read_mvsa("test", _data_dir())
+    rows = data.rows
+    texts = [r["text"] for r in rows]
+    images = [data.image_bytes(r["id"]) for r in rows]
+    now = datetime.now(UTC)
+    items = [ClassifyItem(post_id=r["id"], created_at=now, text=t, image=b) for r, t, b in zip(rows, texts, images,
+                                                                                                strict=True)]
+    n = len(rows)
+
+    def window(seq: list, batch: int, k: int) -> list:
+        start = (k * batch) % n
+        out = seq[start : start + batch]
+        return out + seq[: batch - len(out)]
+
+    budget = max(0.5, seconds / (3 * len(BATCHES)))
+    results: dict[str, Any] = {"threads": torch.get_num_threads(), "cpus": os.cpu_count(), "n_inputs": n,
+                               "text_parallel_to_vision": pipe.parallel,
+                               "model_version": pipe.version, "fusion": pipe.fusion.strategy, "batches": {}}
+    print(f"moodstream bench models — pack {pipe.version}, fusion {pipe.fusion.strategy}, "
+          f"torch threads {torch.get_num_threads()}{' (text ∥ vision)' if pipe.parallel else ''}, "
+          f"{os.cpu_count()} CPUs, {n} MVSA test posts")
+    print(f"{'batch':>5} | {'texts/s':>8} {'cpu ms':>7} | {'images/s':>8} {'cpu ms':>7} | {'posts/s':>8} {'cpu ms':>7}")
+    for b in BATCHES:
+        t = measure(lambda k, b=b: len(pipe.text.predict(window(texts, b, k))), budget)
+        i = measure(lambda k, b=b: len(pipe.vision.predict(window(images, b, k))), budget)
+        p = measure(lambda k, b=b: len(pipe.classify(window(items, b, k))), budget)
+        results["batches"][b] = {"texts": t, "images": i, "posts": p}
+        print(f"{b:>5} | {t['per_s']:>8.1f} {t['cpu_ms_per_item']:>7.1f} | {i['per_s']:>8.1f} "
+              f"{i['cpu_ms_per_item']:>7.1f} | {p['per_s']:>8.1f} {p['cpu_ms_per_item']:>7.1f}")
+    data.close()
+    if json_path is not None:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return results

@@ -1,0 +1,146 @@
+"""`moodstream train|eval|classify`: train a model pack, evaluate it on a dataset split, classify one post."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+
+from ops.cli._common import console, fail
+
+DEFAULT_DATA = Path(os.environ.get("MOODSTREAM_DATA", "../shared/data"))
+PARTS = ("text", "vision", "fusion")
+
+
+def _threads() -> None:
+    """Apply ``MOODSTREAM_TORCH_THREADS`` (1 is much faster than 2 on a shared, oversubscribed box)."""
+    from moodstream.config import get_settings
+
+    n = get_settings().torch_threads
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def _start_pack(out: Path) -> None:
+    """Make ``out`` a complete pack to train into: a copy of the packaged one when it is not a pack yet."""
+    import shutil
+
+    from serving.pack import DEFAULT_PACK_DIR, MANIFEST
+
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / MANIFEST).is_file() or not DEFAULT_PACK_DIR.is_dir():
+        return
+    for p in DEFAULT_PACK_DIR.iterdir():
+        if p.is_file() and not (out / p.name).exists():
+            shutil.copy2(p, out / p.name)
+
+
+def train(what: str, data: Path, out: Path, seed: int, limit: int | None, mode: str, quiet: bool) -> None:
+    """Train one part of the pack into ``out`` (text and vision through their own modules)."""
+    from serving.pack import write_manifest
+
+    _start_pack(out)
+    command = "moodstream " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if what == "text":
+        from modelling.training.text import train_text
+
+        train_text(data, out, seed=seed, limit=limit, mode=mode, progress=not quiet, command=command)
+        write_manifest(out)
+    elif what == "vision":
+        from modelling.training.vision import train_vision
+
+        train_vision(data, out, seed=seed, limit=limit, progress=not quiet, command=command)
+        write_manifest(out)
+    else:
+        from modelling.training.fusion import train_fusion
+
+        config = train_fusion(data, out, seed=seed, limit=limit, progress=not quiet)
+        write_manifest(out, fusion={"command": command})
+        for s in ("late", "stacked", "concat", "attention"):
+            v = config[s]["val"]
+            console.print(f"{s:9s} val accuracy {v['accuracy']:.4f}  macro-F1 {v['macro_f1']:.4f}  "
+                          f"weighted-F1 {v['weighted_f1']:.4f}")
+        console.print(f"default fusion: {config['default']}")
+    console.print(f"pack written to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train_cmd(
+        what: str = typer.Argument(..., help="text | vision | fusion"),
+        data: Path = typer.Option(DEFAULT_DATA, "--data", help="folder in the layout of ../shared/data"),
+        out: Path = typer.Option(Path("runs/pack"), "--out", help="pack directory to write (created from the "
+                                 "packaged pack when it is not one yet)"),
+        seed: int = typer.Option(0, "--seed"),
+        limit: int | None = typer.Option(None, "--limit", help="use only the first N rows of each split"),
+        mode: str = typer.Option("frozen", "--mode", help="text only: frozen | lora"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+    ) -> None:
+        """Train the text heads, the vision heads or the fusion strategies into a pack directory (seeded)."""
+        if what not in PARTS:
+            fail(f"unknown part {what!r}; choose one of: {', '.join(PARTS)}")
+        if not data.is_dir():
+            fail(f"data folder {data} does not exist")
+        _threads()
+        train(what, data, out, seed, limit, mode, quiet)
+
+    @app.command("eval")
+    def eval_cmd(
+        dataset: str = typer.Argument(..., help="tweeteval-sentiment | tweeteval-emotion | goemotions | fer2013 "
+                                      "| mvsa"),
+        data: Path = typer.Option(..., "--data", help="folder in the layout of the dataset's ../shared/data folder"),
+        split: str = typer.Option("test", "--split", help="train | val | test"),
+        json_out: Path | None = typer.Option(None, "--json", help="write the metrics as JSON here"),
+        report: Path | None = typer.Option(None, "--report", help="write Markdown + confusion PNGs into this folder"),
+        model_dir: Path | None = typer.Option(None, "--model-dir", help="a pack directory (default: packaged)"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+    ) -> None:
+        """Evaluate the pack on a dataset split: accuracy, macro/weighted F1, per class (+ MVSA ablation)."""
+        from modelling.evaluation.report import DATASETS, evaluate, write_json, write_report
+
+        if dataset not in DATASETS:
+            fail(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
+        if split not in ("train", "val", "test"):
+            fail(f"unknown split {split!r}; choose train, val or test")
+        if not data.is_dir():
+            fail(f"data folder {data} does not exist")
+        _threads()
+        result = evaluate(dataset, data, split, pack_dir=model_dir, progress=not quiet)
+        if json_out is not None:
+            write_json(result, json_out)
+        if report is not None:
+            write_report(result, report)
+        line = (f"{dataset} {split} n={result['n']}: accuracy {result['accuracy']:.4f}  "
+                f"macro-F1 {result['macro_f1']:.4f}  weighted-F1 {result['weighted_f1']:.4f}")
+        typer.echo(line)
+        for name, m in {**result.get("ablation", {}), **result.get("baselines", {})}.items():
+            typer.echo(f"  {name:15s} accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
+                       f"weighted-F1 {m['weighted_f1']:.4f}")
+
+    @app.command("classify")
+    def classify_cmd(
+        text: str | None = typer.Option(None, "--text", help="the caption"),
+        image: Path | None = typer.Option(None, "--image", help="an image file"),
+        post_id: str = typer.Option("cli", "--id", help="post id to put in the prediction"),
+    ) -> None:
+        """Classify one post in-process and print its Prediction as JSON."""
+        from moodstream.types import ClassifyItem, ItemError
+        from serving.pipeline import Pipeline
+
+        if not (text and text.strip()) and image is None:
+            fail("give --text, --image or both")
+        if image is not None and not image.is_file():
+            fail(f"image file {image} does not exist")
+        item = ClassifyItem(post_id=post_id, created_at=datetime.now(UTC), text=text,
+                            image=image.read_bytes() if image is not None else None)
+        result = Pipeline.load().classify([item])[0]
+        if isinstance(result, ItemError):
+            fail(f"{result.stage}: {result.reason}")
+        typer.echo(json.dumps(json.loads(result.model_dump_json()), indent=2))

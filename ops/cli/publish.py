@@ -1,0 +1,61 @@
+"""`moodstream publish`: send posts to the posts topic from JSONL, an MVSA-layout directory, or a synthetic feed."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+
+from moodstream.config import get_settings
+from ops.cli._common import console, fail
+
+NO_BROKER = ("MOODSTREAM_KAFKA_BROKERS is not set. Start a broker with 'moodstream broker' (it prints the "
+             "address) and run: export MOODSTREAM_KAFKA_BROKERS=127.0.0.1:9092")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("publish")
+    def publish(
+        jsonl: Path | None = typer.Option(None, "--jsonl", exists=True, dir_okay=False, help="one post per line"),
+        mvsa: Path | None = typer.Option(None, "--mvsa", exists=True, file_okay=False,
+                                         help="MVSA layout: *.tsv + images.zip, or {id}.jpg + {id}.txt"),
+        synthetic: bool = typer.Option(False, "--synthetic", help="generated posts with drifting sentiment"),
+        count: int = typer.Option(1000, "--count", min=1, help="posts (synthetic; a limit for --mvsa)"),
+        rate: float = typer.Option(0.0, "--rate", min=0, help="posts per second (0 = as fast as possible)"),
+        seed: int = typer.Option(0, "--seed", help="seed of the synthetic feed"),
+        topic: str | None = typer.Option(None, "--topic", help="default: the posts topic from settings"),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+    ) -> None:
+        """Publish posts (key = post id) to the posts topic, with a progress bar and an optional rate limit."""
+        from moodstream.kafka import aiokafka_config
+        from ops.producers.publisher import publish as run_publish
+
+        chosen = [x for x in (jsonl is not None, mvsa is not None, synthetic) if x]
+        if len(chosen) != 1:
+            fail("give exactly one of --jsonl FILE, --mvsa DIR or --synthetic")
+        settings = get_settings()
+        if not settings.kafka_brokers:
+            fail(NO_BROKER)
+        topic = topic or settings.topic_posts
+        stamp = False
+        if jsonl is not None:
+            from ops.producers.jsonl import count_lines, read_jsonl
+
+            items, total = read_jsonl(jsonl), count_lines(jsonl)
+        elif mvsa is not None:
+            from ops.producers.mvsa import read_mvsa
+
+            items, total, stamp = read_mvsa(mvsa, limit=count), None, True
+        else:
+            from ops.producers.synthetic import SyntheticFeed
+
+            items = (p.post for p in SyntheticFeed(count, seed=seed).posts())
+            total, stamp = count, True
+        try:
+            sent = asyncio.run(run_publish(items, aiokafka_config(settings), topic, rate=rate, total=total,
+                                           progress=progress, stamp=stamp))
+        except Exception as e:  # broker unreachable, topic errors...
+            fail(f"publishing to {settings.kafka_brokers} failed: {type(e).__name__}: {e}")
+            return
+        console.print(f"[green]published {sent} posts[/] to [bold]{topic}[/] on {settings.kafka_brokers}")

@@ -1,1 +1,0 @@
-"""Benchmarks that print figures (never asserted on time): `moodstream bench models`."""
