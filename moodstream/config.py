@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 FusionStrategy = Literal["late", "stacked", "concat", "attention"]
@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     """Every knob of moodstream. Field name ``foo_bar`` is read from ``MOODSTREAM_FOO_BAR``."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MOODSTREAM_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="MOODSTREAM_", env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
     )
 
     # --- Kafka -----------------------------------------------------------------------------------
@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     vision_model: str | None = Field(None, description="local .pth of a MobileNetV2 backbone")
     fusion_strategy: FusionStrategy | None = Field(None, description="unset uses the pack's best on val")
     text_max_tokens: int = Field(128, ge=8, description="token limit of the text encoder")
+    data_dir: Path | None = Field(
+        None, validation_alias=AliasChoices("MOODSTREAM_DATA_DIR", "MOODSTREAM_DATA"),
+        description="the labelled datasets (train, eval, bench); unset: ../shared/data from the working directory "
+                    "or beside the checkout",
+    )
 
     # --- Stream worker ----------------------------------------------------------------------------
     stream_batch_max: int = Field(64, ge=1, description="stream.take(max, ...)")
@@ -155,6 +160,17 @@ class Settings(BaseSettings):
             "alerts": self.topic_alerts,
             "dlq": self.topic_dlq,
         }
+
+    @property
+    def datasets(self) -> Path:
+        """The datasets folder: ``data_dir`` when set, else the first ``../shared/data`` found, else a clear error."""
+        if self.data_dir is not None:
+            return self.data_dir
+        for candidate in (Path("../shared/data"), Path(__file__).resolve().parents[2] / "shared" / "data"):
+            if candidate.is_dir():
+                return candidate
+        raise FileNotFoundError("datasets not found: set MOODSTREAM_DATA_DIR to the folder holding mvsa_single/, "
+                                "tweeteval/, goemotions/ and fer2013/")
 
     def safe_dump(self) -> dict[str, object]:
         """Settings as a dict that is safe to log: secrets and URL passwords masked."""

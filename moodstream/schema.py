@@ -10,11 +10,12 @@ import base64
 import binascii
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from moodstream.clock import as_utc
 from moodstream.labels import EMOTIONS, SENTIMENTS
 
 SCHEMA_VERSION = 1
@@ -95,7 +96,7 @@ class Post(BaseModel):
     @field_validator("created_at")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
-        return v if v.tzinfo else v.replace(tzinfo=UTC)
+        return v if v.tzinfo else as_utc(v)
 
     @field_validator("hashtags")
     @classmethod

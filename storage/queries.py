@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from moodstream.clock import as_utc, window_start
 from moodstream.labels import EMOTIONS, SENTIMENTS
 from storage import windowed as wd
 from storage.tables import AlertRow, DeadLetterRow, PostHashtagRow, PostRow, PredictionRow
@@ -58,16 +59,9 @@ P, T, H = _PT.c, _TT.c, _HT.c
 # -------------------------------------------------------------------------------------------- helpers
 
 
-def utc(dt: datetime | None) -> datetime | None:
-    """A datetime as tz-aware UTC (naive values are taken as UTC)."""
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
 def _bound(dt: datetime) -> datetime:
     """A bound parameter for a time column: UTC; naive on SQLite, where times are stored as naive UTC text."""
-    return utc(dt)  # type: ignore[return-value]
+    return as_utc(dt)
 
 
 def _limit(n: int) -> int:
@@ -130,7 +124,7 @@ def _rows(result: Any) -> list[dict[str, Any]]:
         d = dict(r._mapping)
         for k, v in d.items():
             if isinstance(v, datetime):
-                d[k] = utc(v)
+                d[k] = as_utc(v)
         out.append(d)
     return out
 
@@ -195,7 +189,7 @@ def data_extent(conn: Connection) -> dict[str, Any]:
     """First and last ``created_at`` and the number of predictions (one statement)."""
     row = conn.execute(select(func.min(P.created_at).label("first"), func.max(P.created_at).label("last"),
                               func.count().label("n"))).one()
-    return {"first": utc(row.first), "last": utc(row.last), "n": int(row.n)}
+    return {"first": as_utc(row.first), "last": as_utc(row.last), "n": int(row.n)}
 
 
 def sentiment_over_time(conn: Connection, start: datetime, end: datetime, bucket: str,
@@ -342,7 +336,7 @@ def hashtag_movers(conn: Connection, start: datetime, end: datetime, limit: int 
 
     Rows: ``hashtag, volume, previous, change, mean_score, previous_score`` ordered by ``|change|``.
     """
-    prev_start = utc(start) - (utc(end) - utc(start))  # type: ignore[operator]
+    prev_start = as_utc(start) - (as_utc(end) - as_utc(start))  # type: ignore[operator]
     plan = _trend_plan(conn, [prev_start, start, end], None)
     if plan:
         u = _source(plan, _any_tag)
@@ -543,11 +537,11 @@ def _latency(conn: Connection, where: ColumnElement[bool]) -> dict[str, Any]:
                for name, q in _QUANTILES]
         row = conn.execute(select(func.count().label("latency_sample"), func.max(s.c.processed_at).label("last"),
                                   *pct)).one()._mapping
-        return {**dict(row), "last": utc(row["last"])}
+        return {**dict(row), "last": as_utc(row["last"])}
     rows = conn.execute(latest).all()
     lat = sorted(r.latency_ms for r in rows)
     return {**{name: _percentile(lat, q) for name, q in _QUANTILES}, "latency_sample": len(lat),
-            "last": utc(rows[0].processed_at) if rows else None}
+            "last": as_utc(rows[0].processed_at) if rows else None}
 
 
 def _processing(conn: Connection, start: datetime, end: datetime, plan: wd.Plan | None) -> dict[str, Any]:
@@ -565,8 +559,8 @@ def _processing(conn: Connection, start: datetime, end: datetime, plan: wd.Plan 
     last = out.pop("last")
     out["last_minute"] = 0
     if last is not None:
-        lo = wd.floor_to(last, 60)
-        hi = min(utc(end), lo + timedelta(seconds=60))  # type: ignore[type-var]
+        lo = window_start(last, 60)
+        hi = min(as_utc(end), lo + timedelta(seconds=60))  # type: ignore[type-var]
         out["last_minute"] = int(conn.execute(select(func.count()).where(_range(P.processed_at, lo, hi))).scalar_one())
     return out
 

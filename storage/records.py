@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from moodstream.clock import as_utc
 from moodstream.schema import ModalityOut, Post, Prediction
-from storage.sqlutil import utc
 
 HASHTAG_MAX = 100
 
@@ -42,7 +42,7 @@ def post_row(rec: PostRecord) -> dict[str, Any]:
     p = rec.post
     return {
         "id": p.id,
-        "created_at": utc(p.created_at),
+        "created_at": as_utc(p.created_at),
         "text": p.text,
         "author": p.author,
         "lang": p.lang,
@@ -61,8 +61,8 @@ def prediction_row(rec: PostRecord) -> dict[str, Any]:
     image = pr.modalities.image
     return {
         "post_id": pr.post_id,
-        "created_at": utc(pr.created_at),
-        "processed_at": utc(pr.processed_at),
+        "created_at": as_utc(pr.created_at),
+        "processed_at": as_utc(pr.processed_at),
         "model_version": pr.model_version,
         "fusion": pr.fusion,
         "sentiment": pr.sentiment.label,
@@ -85,5 +85,5 @@ def prediction_row(rec: PostRecord) -> dict[str, Any]:
 def hashtag_rows(rec: PostRecord) -> list[dict[str, Any]]:
     """The ``post_hashtags`` rows of a record (lower-case, no '#', each once)."""
     tags = dict.fromkeys(t.lstrip("#").lower()[:HASHTAG_MAX] for t in rec.post.hashtags or ())
-    created = utc(rec.post.created_at)
+    created = as_utc(rec.post.created_at)
     return [{"post_id": rec.post.id, "hashtag": t, "created_at": created} for t in tags if t]

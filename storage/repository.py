@@ -14,10 +14,11 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, delete, func, select
 
+from moodstream.clock import as_utc
 from moodstream.schema import DeadLetter
 from storage.engine import transaction
 from storage.records import PostRecord, hashtag_rows, post_row, prediction_row
-from storage.sqlutil import chunks, insert, utc
+from storage.sqlutil import chunks, insert
 from storage.tables import AlertRow, DeadLetterRow, PostHashtagRow, PostRow, PredictionRow
 from storage.trends import (
     TrendWindow,
@@ -109,9 +110,9 @@ def upsert_predictions(engine: Engine, records: list[PostRecord], *, window_s: i
             conn.execute(delete(tags).where(tags.c.post_id.in_(list(group))))
         _insert_ignore(conn, tags, [h for r in batch for h in hashtag_rows(r)], ["post_id", "hashtag"])
         if window_s:
-            touched += [utc(r.prediction.created_at) for r in batch]
-            processed += [utc(r.prediction.processed_at) for r in batch]
-            recompute_windows(conn, [utc(dt) for dt in touched], window_s, [utc(dt) for dt in processed])
+            touched += [as_utc(r.prediction.created_at) for r in batch]
+            processed += [as_utc(r.prediction.processed_at) for r in batch]
+            recompute_windows(conn, [as_utc(dt) for dt in touched], window_s, [as_utc(dt) for dt in processed])
     return len(batch)
 
 
@@ -126,7 +127,7 @@ def insert_alerts(engine: Engine, alerts: Iterable[BaseModel | Mapping[str, Any]
     for a in alerts:
         d = {k: v for k, v in _as_dict(a).items() if k in cols}
         for k in ("window_start", "raised_at"):
-            d[k] = utc(d[k])
+            d[k] = as_utc(d[k])
         rows.setdefault(d["id"], d)
     if not rows:
         return 0
@@ -153,7 +154,7 @@ def insert_dead_letters(engine: Engine, items: Iterable[DeadLetter]) -> int:
     for it in items:
         key = source_key(it)
         rows.setdefault(key, {"source_key": _no_nul(key), "post_id": _no_nul(it.post_id), "stage": it.stage,
-                              "reason": _no_nul(it.reason), "failed_at": utc(it.failed_at)})
+                              "reason": _no_nul(it.reason), "failed_at": as_utc(it.failed_at)})
     if not rows:
         return 0
     with transaction(engine) as conn:
@@ -178,7 +179,7 @@ def get_prediction(engine: Engine, post_id: str) -> dict[str, Any] | None:
         out = dict(row)
         out["hashtags"] = list(tags)
     for k in ("created_at", "processed_at"):
-        out[k] = utc(out[k])
+        out[k] = as_utc(out[k])
     return out
 
 

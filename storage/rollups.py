@@ -33,9 +33,10 @@ from sqlalchemy import (
     true,
 )
 
+from moodstream.clock import as_utc, from_epoch, window_epoch
 from moodstream.labels import EMOTIONS, SENTIMENTS
 from storage.engine import transaction
-from storage.sqlutil import bucket_epoch, bucket_of, chunks, epoch_to_time, from_epoch, insert, utc
+from storage.sqlutil import bucket_epoch, chunks, epoch_to_time, insert
 from storage.tables import (
     ModalityWindowRow,
     PipelineWindowRow,
@@ -76,7 +77,7 @@ def add_window_deltas(conn: Connection, removed: Iterable[dict[str, Any]], writt
         for w in rows:
             if w["window_s"] != MINUTE:
                 continue
-            start = bucket_of(w["window_start"], MINUTE)
+            start = window_epoch(w["window_start"], MINUTE)
             values = _rollup_values(w)
             for level in ROLLUP_LEVELS:
                 acc = deltas[(level, start - start % level, w["hashtag"])]
@@ -206,7 +207,7 @@ def _rows(conn: Connection) -> dict[str, list[dict[str, Any]]]:
         for r in rows:
             for k, v in r.items():
                 if k in ("window_start", "last_processed_at"):
-                    r[k] = utc(v)
+                    r[k] = as_utc(v)
         out[t.name] = rows
     return out
 

@@ -1,9 +1,8 @@
-"""Small SQL helpers shared by the repository: dialect upserts, chunking of IN lists, UTC, epoch buckets."""
+"""Small SQL helpers shared by the repository: dialect upserts, chunking of IN lists, epoch buckets in SQL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, ColumnElement, Connection, DateTime, Table, literal_column
@@ -12,13 +11,6 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 T = TypeVar("T")
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def utc(dt: datetime) -> datetime:
-    """``dt`` as an aware UTC datetime (naive means UTC, which is how SQLite hands them back)."""
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def insert(conn: Connection, table: Table) -> Any:
@@ -81,15 +73,3 @@ def bucket_epoch(column: ColumnElement[Any], window_s: int) -> ColumnElement[int
     w = literal_column(str(int(window_s)), BigInteger())  # a literal, so GROUP BY matches the SELECT
     e = epoch_seconds(column)
     return e - ((e % w) + w) % w
-
-
-def bucket_of(dt: datetime, window_s: int) -> int:
-    """Python twin of ``bucket_epoch``: the epoch second that starts ``dt``'s window."""
-    delta = utc(dt) - EPOCH
-    seconds = delta.days * 86_400 + delta.seconds  # whole seconds, floored
-    return seconds - seconds % window_s
-
-
-def from_epoch(seconds: int) -> datetime:
-    """An epoch second as an aware UTC datetime."""
-    return datetime.fromtimestamp(int(seconds), UTC)

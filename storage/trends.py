@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, case, delete, func, literal, select, text
 
+from moodstream.clock import as_utc, from_epoch, window_epoch
 from moodstream.labels import EMOTIONS, SENTIMENTS
 from storage import rollups
 from storage.engine import is_postgres, transaction
-from storage.sqlutil import bucket_epoch, bucket_of, chunks, from_epoch, insert, utc
+from storage.sqlutil import bucket_epoch, chunks, insert
 from storage.tables import PostHashtagRow, PredictionRow, TrendWindowRow
 
 TrendWindow = dict[str, Any]
@@ -106,7 +107,7 @@ def recompute_windows(
     if is_postgres(conn):
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": TREND_LOCK_KEY})
     t = TrendWindowRow.__table__
-    buckets = None if window_starts is None else sorted({bucket_of(ws, window_s) for ws in window_starts})
+    buckets = None if window_starts is None else sorted({window_epoch(ws, window_s) for ws in window_starts})
     windows = aggregate_windows(conn, window_s, buckets)
     removed: list[TrendWindow] = []
     if buckets is None:
@@ -132,7 +133,7 @@ def recompute_windows(
     rollups.add_window_deltas(conn, removed, rows)
     rollups.recompute_modality_windows(conn, {m for b in buckets for m in range(b, b + window_s, rollups.MINUTE)})
     minutes = (rollups.processed_minutes(conn, buckets, window_s) if processed is None
-               else {bucket_of(ts, rollups.MINUTE) for ts in processed})
+               else {window_epoch(ts, rollups.MINUTE) for ts in processed})
     rollups.recompute_pipeline_windows(conn, minutes)
     return rows
 
@@ -163,7 +164,7 @@ def stored_trend_windows(engine: Engine, window_s: int | None = None) -> list[Tr
     with transaction(engine) as conn:
         rows = [dict(r._mapping) for r in conn.execute(stmt)]
     for r in rows:
-        r["window_start"] = utc(r["window_start"])
+        r["window_start"] = as_utc(r["window_start"])
         r["mean_score"] = float(r["mean_score"])
         r["emotions"] = {e: int(r["emotions"].get(e, 0)) for e in EMOTIONS}
     return sorted(rows, key=_sort_key)

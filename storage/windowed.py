@@ -32,9 +32,9 @@ from sqlalchemy import (
 from sqlalchemy import union_all as sa_union_all
 from sqlalchemy.sql.elements import ColumnElement
 
+from moodstream.clock import as_utc, window_start
 from moodstream.labels import EMOTIONS, SENTIMENTS
 from storage.rollups import MICROS, MODALITY_COLUMNS
-from storage.sqlutil import bucket_of, from_epoch, utc
 from storage.tables import (
     ModalityWindowRow,
     PipelineWindowRow,
@@ -55,7 +55,7 @@ Span = tuple[datetime, datetime]
 
 
 def in_range(col: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
-    return (col >= utc(start)) & (col < utc(end))
+    return (col >= as_utc(start)) & (col < as_utc(end))
 
 
 def any_range(col: Any, spans: list[Span]) -> ColumnElement[bool]:
@@ -69,14 +69,9 @@ def ones(cond: ColumnElement[bool]) -> ColumnElement[int]:
 # ------------------------------------------------------------------------------------------ splitting
 
 
-def floor_to(dt: datetime, size: int) -> datetime:
-    """Start of the ``size``-second window (epoch aligned, UTC) holding ``dt``."""
-    return from_epoch(bucket_of(dt, size))
-
-
 def _ceil_to(dt: datetime, size: int) -> datetime:
-    lo = floor_to(dt, size)
-    return lo if lo == utc(dt) else lo + timedelta(seconds=size)
+    lo = window_start(dt, size)
+    return lo if lo == as_utc(dt) else lo + timedelta(seconds=size)
 
 
 def _merge(spans: list[Span]) -> list[Span]:
@@ -105,7 +100,7 @@ def _split_one(a: datetime, b: datetime, levels: tuple[int, ...], spans: dict[in
         edges.append((a, b))
         return
     size, finer = levels[0], levels[1:]
-    lo, hi = _ceil_to(a, size), floor_to(b, size)
+    lo, hi = _ceil_to(a, size), window_start(b, size)
     if lo < hi:
         spans.setdefault(size, []).append((lo, hi))
         _split_one(a, lo, finer, spans, edges)
@@ -120,7 +115,7 @@ def split(cuts: list[datetime], levels: tuple[int, ...]) -> Plan:
     spans: dict[int, list[Span]] = {}
     edges: list[Span] = []
     for a, b in pairwise(cuts):
-        _split_one(utc(a), utc(b), levels, spans, edges)
+        _split_one(as_utc(a), as_utc(b), levels, spans, edges)
     return Plan({size: _merge(s) for size, s in spans.items()}, _merge(edges))
 
 
@@ -133,7 +128,7 @@ def levels_for(bucket: str | None, levels: tuple[int, ...]) -> tuple[int, ...]:
 
 def worth_it(cuts: list[datetime], bucket: str | None) -> bool:
     """Summaries for hour and day buckets and for ranges of at least ``MIN_SPAN``; short minute ranges are cheap."""
-    return bucket in ("hour", "day") or utc(cuts[-1]) - utc(cuts[-2]) >= MIN_SPAN
+    return bucket in ("hour", "day") or as_utc(cuts[-1]) - as_utc(cuts[-2]) >= MIN_SPAN
 
 
 # ---------------------------------------------------------------------------------------- cover check
@@ -170,7 +165,7 @@ def covered(conn: Connection, plan: Plan, levels: dict[int, Level]) -> bool:
             if w0 is not None:
                 return False
             continue
-        if w0 is None or utc(w0) != floor_to(p0, lv.size) or utc(w1) != floor_to(p1, lv.size):
+        if w0 is None or as_utc(w0) != window_start(p0, lv.size) or as_utc(w1) != window_start(p1, lv.size):
             return False
     return True
 

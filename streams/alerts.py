@@ -9,17 +9,12 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from moodstream.clock import as_utc
 from streams import metrics
 from streams.outputs import Outputs
 from streams.persist import Store
 
 log = logging.getLogger(__name__)
-
-
-def _utc(v: Any) -> datetime:
-    if isinstance(v, str):
-        v = datetime.fromisoformat(v)
-    return v if v.tzinfo else v.replace(tzinfo=UTC)
 
 
 def trailing_scores(engine: Engine, hashtag: str, start: datetime, windows: int, window_s: int) -> list[float]:
@@ -45,7 +40,7 @@ def evaluate(row: dict[str, Any], baseline_scores: list[float], *, min_volume: i
     delta = mean - baseline
     if abs(delta) < threshold:
         return None
-    start = _utc(row["window_start"])
+    start = as_utc(row["window_start"])
     tag = row["hashtag"]
     return {
         "id": f"{tag}:{start.isoformat()}"[:200],
@@ -80,7 +75,7 @@ class AlertDetector:
             if int(row.get("volume") or 0) < self.min_volume:
                 continue
             scores = await self.store.run("database", trailing_scores, self.store.engine, row["hashtag"],
-                                          _utc(row["window_start"]), self.baseline_windows, self.window_s)
+                                          as_utc(row["window_start"]), self.baseline_windows, self.window_s)
             alert = evaluate(row, scores, min_volume=self.min_volume, threshold=self.threshold,
                              min_baseline=min(3, self.baseline_windows))
             if alert:

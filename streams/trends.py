@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from moodstream.clock import as_utc, window_start
 from streams.alerts import AlertDetector
 from streams.outputs import Outputs
 from streams.persist import Store
@@ -25,21 +26,9 @@ log = logging.getLogger(__name__)
 WindowKey = tuple[datetime, str]
 
 
-def window_start(ts: datetime, window_s: int) -> datetime:
-    """Start of the tumbling window of ``window_s`` seconds that holds ``ts`` (UTC)."""
-    epoch = ts.timestamp() if ts.tzinfo else ts.replace(tzinfo=UTC).timestamp()
-    return datetime.fromtimestamp(epoch - epoch % window_s, UTC)
-
-
-def _as_utc(v: Any) -> datetime:
-    if isinstance(v, str):
-        v = datetime.fromisoformat(v)
-    return v if v.tzinfo else v.replace(tzinfo=UTC)
-
-
 def window_message(row: dict[str, Any], window_s: int) -> tuple[bytes, bytes]:
     """(key, value) for the trends topic; key = ``window_start|hashtag`` so consumers can keep the latest."""
-    start = _as_utc(row["window_start"])
+    start = as_utc(row["window_start"])
     tag = row.get("hashtag") or ""
     body = {**row, "window_start": start.isoformat(), "hashtag": tag, "window_s": row.get("window_s", window_s),
             "window_end": datetime.fromtimestamp(start.timestamp() + window_s, UTC).isoformat()}
@@ -71,7 +60,7 @@ class TrendTracker:
             rows = await self.store.recompute_windows(starts, self.window_s)
         async with self._lock:
             for row in rows:
-                self._pending[(_as_utc(row["window_start"]), row.get("hashtag") or "")] = row
+                self._pending[(as_utc(row["window_start"]), row.get("hashtag") or "")] = row
         return rows
 
     def is_closed(self, start: datetime, now: float | None = None) -> bool:

@@ -15,8 +15,6 @@ from pathlib import Path
 import pytest
 
 PG_ADMIN_URL = os.environ.get("MOODSTREAM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-DATA = Path(os.environ.get("MOODSTREAM_DATA", SHARED / "data"))
 
 
 @pytest.fixture(autouse=True)
@@ -32,9 +30,15 @@ def _restore_float_state() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """../shared/data (the real labelled datasets)."""
-    if not DATA.is_dir():
-        pytest.fail(f"datasets not found at {DATA}; set MOODSTREAM_DATA")
-    return DATA
+    from moodstream.config import Settings
+
+    try:
+        found = Settings(_env_file=None).datasets
+    except FileNotFoundError as e:
+        pytest.fail(str(e))
+    if not found.is_dir():
+        pytest.fail(f"datasets not found at {found}; set MOODSTREAM_DATA_DIR")
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from moodstream.config import Settings, get_settings
+from moodstream.config import Settings
 from ops.bench.commits import CommitLog
 from ops.bench.drive import Load, drive
 from ops.bench.feed import Content, fresh, mvsa_pairs, with_reposts
@@ -53,7 +53,7 @@ def _limit(settings: Settings, seconds: float) -> dict[str, Any]:
     from serving.pipeline import Pipeline
 
     cpus = os.cpu_count() or 1
-    items = workload()
+    items = workload(settings.datasets)
     pipe = Pipeline.load(settings)
     runs = [measure_limit(items, seconds, pipe, 1)]
     if cpus > 1:
@@ -145,15 +145,12 @@ def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
     return round(a["posts_per_s"] / b["posts_per_s"], 3)
 
 
-def run(json_path: Path | None = None, seconds: float = 60.0, soak: bool = False) -> dict[str, Any]:
+def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0, soak: bool = False) -> dict[str, Any]:
     """Run every row (or the soak), print the table and ratios, write ``json_path``."""
-    from ops.bench.serve import data_dir
-
-    settings = get_settings()
     cpus = os.cpu_count() or 1
     warm = min(10.0, max(3.0, seconds / 4))
     window = 2 * settings.stream_batch_max * settings.worker_concurrency
-    content = Content(mvsa_pairs(data_dir()))
+    content = Content(mvsa_pairs(settings.datasets))
     run_dir = Path(tempfile.mkdtemp(prefix="moodstream-bench-"))
     print(f"moodstream bench e2e — {len(content.pairs)} MVSA-Single posts, {cpus} CPUs, "
           f"{'soak ' + str(int(max(SOAK_S, seconds))) + 's' if soak else f'{seconds:.0f}s per row'}; logs in {run_dir}")
@@ -173,7 +170,7 @@ def run(json_path: Path | None = None, seconds: float = 60.0, soak: bool = False
         rows["limit"] = _limit(settings, min(seconds / 2, 30.0))
         naive_threads = naive_threads or rows["limit"]["torch_threads"]
         print(f"    {rows['limit']['posts_per_s']:.1f} posts/s (threads: {rows['limit']['by_threads']})", flush=True)
-        extra["limit_all_cores"] = measure_limit_processes(min(seconds / 2, 30.0), cpus)
+        extra["limit_all_cores"] = measure_limit_processes(settings, min(seconds / 2, 30.0), cpus)
         print(f"    all cores ({cpus} single-threaded processes): "
               f"{extra['limit_all_cores']['posts_per_s']:.1f} posts/s", flush=True)
     stack = BenchStack(settings, run_dir)

@@ -16,18 +16,17 @@ from typing import Any
 WARMUP_S = 3.0
 
 
-def _child(rank: int, procs: int, seconds: float, barrier: Any, out: Any) -> None:  # pragma: no cover - child
+def _child(settings: Any, rank: int, procs: int, seconds: float, barrier: Any, out: Any) -> None:  # pragma: no cover
     import torch
 
-    from moodstream.config import get_settings
     from ops.bench.serve import BATCH, batches, workload
     from serving.pipeline import Pipeline
 
     torch.set_num_threads(1)
-    items = workload()
+    items = workload(settings.datasets)
     items = items[rank::procs] + items[:rank:procs]  # different posts per process, same mix
     window = batches(items, BATCH)
-    pipe = Pipeline.load(get_settings())
+    pipe = Pipeline.load(settings)
     torch.set_num_threads(1)
     k, t_end = 0, time.perf_counter() + WARMUP_S
     while time.perf_counter() < t_end:
@@ -41,12 +40,13 @@ def _child(rank: int, procs: int, seconds: float, barrier: Any, out: Any) -> Non
     out.put((rank, posts, time.perf_counter() - t0))
 
 
-def measure_limit_processes(seconds: float, procs: int | None = None, timeout_s: float = 600.0) -> dict[str, Any]:
+def measure_limit_processes(settings: Any, seconds: float, procs: int | None = None,
+                            timeout_s: float = 600.0) -> dict[str, Any]:
     """posts/s of ``procs`` (default: CPU count) single-threaded in-process pipelines running side by side."""
     procs = procs or os.cpu_count() or 1
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(procs), ctx.Queue()
-    children = [ctx.Process(target=_child, args=(r, procs, seconds, barrier, out), daemon=True)
+    children = [ctx.Process(target=_child, args=(settings, r, procs, seconds, barrier, out), daemon=True)
                 for r in range(procs)]
     for c in children:
         c.start()

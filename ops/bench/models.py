@@ -1,6 +1,6 @@
 """`moodstream bench models`: batched throughput of the text model, the vision model and the full pipeline.
 
-Inputs are MVSA-Single test captions and images (``$MOODSTREAM_DATA`` or ``../shared/data``). For each batch size
+Inputs are MVSA-Single test captions and images (``settings.datasets``). For each batch size
 it reports items/s (wall clock) and CPU ms per item (process CPU time over all threads, divided by items).
 "images" covers decode + backbone + face detection + expression; "posts" the whole text + image + fusion path.
 """
@@ -15,17 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from moodstream.config import Settings
+
 BATCHES = (1, 16, 32, 64)
-
-
-def _data_dir() -> Path:
-    env = os.environ.get("MOODSTREAM_DATA")
-    if env:
-        return Path(env)
-    for cand in (Path("../shared/data"), Path(__file__).resolve().parents[2].parent / "shared" / "data"):
-        if cand.is_dir():
-            return cand
-    raise FileNotFoundError("MVSA data not found; set MOODSTREAM_DATA to the folder holding mvsa_single/")
 
 
 def measure(fn: Callable[[int], int], budget_s: float, min_calls: int = 2) -> dict[str, float]:
@@ -41,7 +33,7 @@ def measure(fn: Callable[[int], int], budget_s: float, min_calls: int = 2) -> di
             "cpu_ms_per_item": round(1000 * cpu / max(items, 1), 2), "wall_ms_per_item": round(1000 * wall / items, 2)}
 
 
-def run(json_path: Path | None = None, seconds: float = 60.0, soak: bool = False) -> dict[str, Any]:
+def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0, soak: bool = False) -> dict[str, Any]:
     """Measure texts/s, images/s and posts/s at batch 1/16/32/64 for about ``seconds`` in all; print a table."""
     import torch
 
@@ -49,8 +41,8 @@ def run(json_path: Path | None = None, seconds: float = 60.0, soak: bool = False
     from moodstream.types import ClassifyItem
     from serving.pipeline import Pipeline
 
-    pipe = Pipeline.load()
-    data = read_mvsa("test", _data_dir())
+    pipe = Pipeline.load(settings)
+    data = read_mvsa("test", settings.datasets)
     rows = data.rows
     texts = [r["text"] for r in rows]
     images = [data.image_bytes(r["id"]) for r in rows]

@@ -31,38 +31,21 @@ from typing import Any
 
 import numpy as np
 
+from moodstream.config import Settings
+from ops.localhost import free_port
+
 BATCH = 32
 BATCHED_IN_FLIGHT = 3
 MANY_IN_FLIGHT = 32
 WARMUP_S = 3.0
 
 
-def data_dir() -> Path:
-    """``$MOODSTREAM_DATA``, else ``../shared/data`` (from the cwd or the repository)."""
-    env = os.environ.get("MOODSTREAM_DATA")
-    if env:
-        return Path(env)
-    for cand in (Path("../shared/data"), Path(__file__).resolve().parents[2].parent / "shared" / "data"):
-        if cand.is_dir():
-            return cand
-    raise FileNotFoundError("MVSA data not found; set MOODSTREAM_DATA to the folder holding mvsa_single/")
-
-
-def free_port() -> int:
-    """A free loopback TCP port."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def workload() -> list[Any]:
+def workload(data_dir: Path) -> list[Any]:
     """MVSA-Single test posts (caption + image) as ``ClassifyItem``s."""
     from modelling.training.data import read_mvsa
     from moodstream.types import ClassifyItem
 
-    data = read_mvsa("test", data_dir())
+    data = read_mvsa("test", data_dir)
     now = datetime.now(UTC)
     items = [ClassifyItem(post_id=r["id"], created_at=now, text=r["text"], image=data.image_bytes(r["id"]))
              for r in data.rows]
@@ -169,16 +152,14 @@ def measure_serve(items: list[Any], seconds: float, settings: Any, single_in_fli
         return out
 
 
-def run(json_path: Path | None = None, seconds: float = 60.0, soak: bool = False) -> dict[str, Any]:
+def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0, soak: bool = False) -> dict[str, Any]:
     """Measure the rows for ``seconds`` each (10× with ``soak``); print them and the ratios."""
-    from moodstream.config import get_settings
     from serving.pipeline import Pipeline
 
     seconds = seconds * 10 if soak else seconds
-    settings = get_settings()
     cpus = os.cpu_count() or 1
     single_in_flight = settings.kafka_partitions
-    items = workload()
+    items = workload(settings.datasets)
     print(f"moodstream bench serve — {len(items)} MVSA test posts, batch {BATCH}, {seconds:.0f}s per row, {cpus} CPUs")
     pipe = Pipeline.load(settings)
     limits = [measure_limit(items, seconds / 2, pipe, 1)]

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import typer
 
+from moodstream.config import get_settings
 from ops.cli._common import fail
 
-# what -> "module:function"; each function takes (json_path: Path | None, seconds: float, soak: bool) and prints
-BENCHES = {
-    "models": ("ops.bench.models", "run", 3),
-    "serve": ("ops.bench.serve", "run", 4),
-    "e2e": ("ops.bench.e2e", "run", 8),
-}
+BENCHES = ("models", "serve", "e2e")
 
 
 def register(app: typer.Typer) -> None:
@@ -28,11 +23,10 @@ def register(app: typer.Typer) -> None:
         """Run a benchmark and print its figures (never part of `make test`)."""
         if what not in BENCHES:
             fail(f"unknown benchmark {what!r}; choose one of: {', '.join(BENCHES)}")
-        module, func, issue = BENCHES[what]
-        try:
-            runner = getattr(importlib.import_module(module), func)
-        except ModuleNotFoundError as e:
-            if e.name and module.startswith(e.name):
-                fail(f"'moodstream bench {what}' is not yet available (issue #{issue}).", code=2)
-            raise
-        runner(json_path=json_out, seconds=seconds, soak=soak)
+        if what == "models":
+            from ops.bench.models import run
+        elif what == "serve":
+            from ops.bench.serve import run
+        else:
+            from ops.bench.e2e import run
+        run(get_settings(), json_path=json_out, seconds=seconds, soak=soak)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 from datetime import UTC, datetime
@@ -11,10 +10,21 @@ from pathlib import Path
 
 import typer
 
+from moodstream.config import get_settings
 from ops.cli._common import console, fail
 
-DEFAULT_DATA = Path(os.environ.get("MOODSTREAM_DATA", "../shared/data"))
 PARTS = ("text", "vision", "fusion")
+
+
+def _data(given: Path | None) -> Path:
+    """``--data`` when given, else the datasets folder from settings (a clear error when there is none)."""
+    if given is not None:
+        return given
+    try:
+        return get_settings().datasets
+    except FileNotFoundError as e:
+        fail(str(e))
+        raise
 
 
 def _threads() -> None:
@@ -75,7 +85,8 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
         what: str = typer.Argument(..., help="text | vision | fusion"),
-        data: Path = typer.Option(DEFAULT_DATA, "--data", help="folder in the layout of ../shared/data"),
+        data: Path | None = typer.Option(None, "--data", help="folder in the layout of ../shared/data "
+                                         "(default: MOODSTREAM_DATA_DIR, else ../shared/data)"),
         out: Path = typer.Option(Path("runs/pack"), "--out", help="pack directory to write (created from the "
                                  "packaged pack when it is not one yet)"),
         seed: int = typer.Option(0, "--seed"),
@@ -86,6 +97,7 @@ def register(app: typer.Typer) -> None:
         """Train the text heads, the vision heads or the fusion strategies into a pack directory (seeded)."""
         if what not in PARTS:
             fail(f"unknown part {what!r}; choose one of: {', '.join(PARTS)}")
+        data = _data(data)
         if not data.is_dir():
             fail(f"data folder {data} does not exist")
         _threads()
@@ -95,7 +107,8 @@ def register(app: typer.Typer) -> None:
     def eval_cmd(
         dataset: str = typer.Argument(..., help="tweeteval-sentiment | tweeteval-emotion | goemotions | fer2013 "
                                       "| mvsa"),
-        data: Path = typer.Option(..., "--data", help="folder in the layout of the dataset's ../shared/data folder"),
+        data: Path | None = typer.Option(None, "--data", help="folder in the layout of ../shared/data "
+                                         "(default: MOODSTREAM_DATA_DIR, else ../shared/data)"),
         split: str = typer.Option("test", "--split", help="train | val | test"),
         json_out: Path | None = typer.Option(None, "--json", help="write the metrics as JSON here"),
         report: Path | None = typer.Option(None, "--report", help="write Markdown + confusion PNGs into this folder"),
@@ -109,6 +122,7 @@ def register(app: typer.Typer) -> None:
             fail(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
         if split not in ("train", "val", "test"):
             fail(f"unknown split {split!r}; choose train, val or test")
+        data = _data(data)
         if not data.is_dir():
             fail(f"data folder {data} does not exist")
         _threads()

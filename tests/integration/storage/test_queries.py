@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, event, func, select
 
+from moodstream.clock import as_utc, window_start
 from moodstream.labels import EMOTIONS, SENTIMENTS
 from storage import queries as q
 
@@ -391,9 +392,9 @@ def test_windows_missing_at_an_end_fall_back_to_predictions(windowed) -> None:
     tw, tr = TrendWindowRow.__table__, TrendRollupRow.__table__
     tm, tp = ModalityWindowRow.__table__, PipelineWindowRow.__table__
     with engine.begin() as c:
-        last = q.utc(c.execute(select(func.max(tw.c.window_start))).scalar_one())
+        last = as_utc(c.execute(select(func.max(tw.c.window_start))).scalar_one())
         c.execute(tw.delete().where(tw.c.window_start == last))
-        c.execute(tr.delete().where(tr.c.window_start.in_([wd.floor_to(last, wd.HOUR), wd.floor_to(last, wd.DAY)])))
+        c.execute(tr.delete().where(tr.c.window_start.in_([window_start(last, wd.HOUR), window_start(last, wd.DAY)])))
         c.execute(tm.delete().where(tm.c.window_start == last))
         c.execute(tp.delete().where(tp.c.window_start == select(func.max(tp.c.window_start)).scalar_subquery()))
     with engine.connect() as c:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from moodstream.clock import from_epoch, window_epoch
 from moodstream.labels import EMOTIONS
 from storage.repository import (
     recompute_trend_windows,
@@ -15,7 +16,6 @@ from storage.repository import (
     stored_trend_windows,
     upsert_predictions,
 )
-from storage.sqlutil import bucket_of, from_epoch
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ def expected_windows(records, window_s: int = 60) -> list[dict]:
     """The windows computed in Python from the records themselves (an oracle independent of the SQL)."""
     groups: dict[tuple[datetime, str], list] = defaultdict(list)
     for r in records:
-        start = from_epoch(bucket_of(r.prediction.created_at, window_s))
+        start = from_epoch(window_epoch(r.prediction.created_at, window_s))
         for tag in ["", *dict.fromkeys(r.post.hashtags or [])]:
             groups[(start, tag)].append(r.prediction)
     out = []

@@ -6,13 +6,13 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
+from moodstream.clock import window_start
 from moodstream.types import ClassifyItem, ItemError
 from ops.producers.jsonl import read_jsonl
 from ops.producers.mvsa import read_mvsa
 from ops.producers.synthetic import SyntheticFeed
 from streams.alerts import evaluate
 from streams.classifier import RetryingClient
-from streams.trends import window_start
 
 
 class FakeFlakyClassifier:
