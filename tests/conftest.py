@@ -11,8 +11,11 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+
+pytest_plugins = ["testkit.stream_fixtures"]
 
 PG_ADMIN_URL = os.environ.get("MOODSTREAM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -104,3 +107,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'moodstream.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session")
+def fx() -> ModuleType:
+    """Record factories (Post, Prediction, PostRecord) of the storage tests."""
+    from testkit import factories
+
+    return factories
+
+
+@pytest.fixture(scope="session")
+def seedlib() -> ModuleType:
+    """The dashboard seed: a schema and a known set of stored predictions."""
+    from testkit import dashboard_seed
+
+    return dashboard_seed

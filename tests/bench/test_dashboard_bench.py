@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from moodstream.labels import EMOTIONS, SENTIMENTS
 from storage import queries as q
 from storage.rollups import rebuild_summaries
+from testkit import dashboard_seed
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
 REUSE_DB = "moodstream_bench"
@@ -128,21 +129,6 @@ def _time(conn: Connection, calls: list[Callable[[Connection], object]]) -> tupl
     return cold, statistics.median(warm), [statistics.median(e) for e in each]
 
 
-def _load_seedlib():
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    name = "moodstream_dashboard_test_seed"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).resolve().parents[1] / "integration/dashboard/seed.py")
-        seed = importlib.util.module_from_spec(spec)
-        sys.modules[name] = seed
-        spec.loader.exec_module(seed)
-    return sys.modules[name]
-
-
 @pytest.fixture
 def bench_url(request: pytest.FixtureRequest) -> str:
     """A private database (dropped afterwards), or the kept ``moodstream_bench`` with MOODSTREAM_BENCH_REUSE."""
@@ -170,7 +156,7 @@ def _seed(engine) -> None:
 
 def test_dashboard_queries_on_a_million_predictions(bench_url: str) -> None:
     engine = create_engine(bench_url)
-    _load_seedlib().create_schema(engine)
+    dashboard_seed.create_schema(engine)
     with engine.connect() as c:
         seeded = c.execute(text("SELECT count(*) FROM predictions")).scalar() == N
     if not seeded:

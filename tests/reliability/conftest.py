@@ -1,21 +1,19 @@
-"""Reliability suite fixtures: the stream-test fixtures re-exported, the classifier choice, hostile servers, the table.
+"""Reliability suite fixtures: the classifier choice, hostile servers, a private Redis, the table.
 
-Reuses ``tests/integration/streams`` (its ``conftest.py`` fixtures, ``stream_helpers``, ``tcp_proxy``, the lexicon
-stand-in) instead of copying them. Every fault test appends a ``FaultRow`` to ``harness.RESULTS``; at the end of the
-session the table is printed and written to ``<pytest basetemp>/reliability.json``.
+The stream fixtures (topics, workers, proxies) come from ``testkit.stream_fixtures``, like the stream tests'.
+Every fault test appends a ``FaultRow`` to ``harness.RESULTS``; at the end of the session the table is printed
+and written to ``<pytest basetemp>/reliability.json``.
 """
 
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,56 +22,23 @@ from typing import Any
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-STREAMS_TESTS = ROOT / "tests" / "integration" / "streams"
-for p in (str(STREAMS_TESTS), str(HERE)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
+from ops.localhost import free_port
+from testkit import harness
 
-
-def _load_streams_conftest() -> Any:
-    """The stream tests' conftest as a module of its own name (pytest may load it too, under another name)."""
-    spec = importlib.util.spec_from_file_location("_moodstream_streams_conftest", STREAMS_TESTS / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_sc = _load_streams_conftest()
-# Re-exported fixtures (pytest registers fixtures by the names a conftest module holds).
-stream_env = _sc.stream_env
-worker_factory = _sc.worker_factory
-proxy_factory = _sc.proxy_factory
-image_server = _sc.image_server
-db = _sc.db
-
-import harness  # noqa: E402  (needs the sys.path entries above)
+REAL = "serving.pipeline:load_pipeline"
+LEXICON = "testkit.lexicon_classifier:LexiconClassifier"
 
 # ------------------------------------------------------------------------------------------ classifier
 
 
-def _real_pipeline_ready() -> tuple[bool, str]:
-    if not (ROOT / "serving" / "pack" / "manifest.json").is_file():
-        return False, "serving/pack/manifest.json is missing"
-    try:
-        importlib.import_module("serving.pipeline")
-    except Exception as e:  # being written by others; fall back to the stand-in
-        return False, f"serving.pipeline does not import: {type(e).__name__}: {e}"
-    return True, "serving/pack/manifest.json present and serving.pipeline imports"
-
-
 @pytest.fixture(scope="session")
 def classifier_choice() -> tuple[str, str]:
-    """(``--model`` spec, why): the real in-process pipeline when it is ready, else the lexicon STAND-IN."""
+    """(``--model`` spec, why): the real in-process pipeline from the committed pack.
+
+    ``MOODSTREAM_RELIABILITY_MODEL`` swaps in another, e.g. the lexicon STAND-IN (``LEXICON``) for quick runs.
+    """
     forced = os.environ.get("MOODSTREAM_RELIABILITY_MODEL")
-    if forced:
-        choice = (forced, "MOODSTREAM_RELIABILITY_MODEL")
-    else:
-        ok, why = _real_pipeline_ready()
-        choice = ("serving.pipeline:load_pipeline", why) if ok else \
-            (f"{STREAMS_TESTS / 'lexicon_classifier.py'}:LexiconClassifier", f"stand-in: {why}")
+    choice = (forced, "MOODSTREAM_RELIABILITY_MODEL") if forced else (REAL, "the committed model pack")
     harness.META["classifier"] = {"model": choice[0], "why": choice[1]}
     return choice
 
@@ -143,7 +108,7 @@ def hostile_server(request: pytest.FixtureRequest) -> Iterator[str]:
 
     ``@pytest.mark.hostile_host("127.0.0.2")`` binds it to another loopback address.
     """
-    import hostile
+    from testkit import hostile
 
     _Hostile.images = hostile.images()
     marker = request.node.get_closest_marker("hostile_host")
@@ -160,7 +125,7 @@ class RedisServer:
     """A private ``redis-server`` (no persistence) that a test may stop and start again on the same port."""
 
     def __init__(self, log: Path) -> None:
-        self.port = _sc.free_port()
+        self.port = free_port()
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -14,11 +14,11 @@ import time
 from collections import Counter
 from typing import Any
 
-import harness
-import hostile
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
-from stream_helpers import publish, read_topic, rows, wait_for
+
+from testkit import harness, hostile
+from testkit.stream_helpers import publish, read_topic, rows, wait_for
 
 pytestmark = pytest.mark.integration
 

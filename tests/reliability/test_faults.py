@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import harness
 import pytest
-from harness import Feed, audit, count, invalid_messages, settle, synthetic
-from stream_helpers import publish, wait_for
+
+from testkit import harness
+from testkit.harness import Feed, audit, count, invalid_messages, settle, synthetic
+from testkit.stream_helpers import publish, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +78,7 @@ def test_worker_sigkilled_and_restarted(form: Form, request, stream_env, worker_
 def test_two_workers_one_killed_rebalance(form: Form, request, stream_env, worker_factory, hostile_server,
                                           db) -> None:
     """2. Two workers share the group; one is SIGKILLed and its partitions move to the other."""
-    from tcp_proxy import free_port
+    from ops.localhost import free_port
 
     rng = _rng(request)
     feed = Feed(stream_env, rate=form.rate, seed=rng.randrange(1000), invalid=invalid_messages(hostile_server))

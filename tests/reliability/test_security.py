@@ -18,10 +18,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from harness import Feed, count, invalid_messages, settle
-from stream_helpers import wait_for
 
 from moodstream.config import Settings
+from testkit.harness import Feed, count, invalid_messages, settle
+from testkit.stream_helpers import wait_for
 
 FAKE_PUBLIC = ipaddress.ip_address("127.0.0.2")  # the hostile server's address, treated as public by a FAKE check
 

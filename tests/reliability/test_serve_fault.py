@@ -12,8 +12,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from harness import Feed, audit, count, invalid_messages, settle
-from stream_helpers import WorkerProcess, wait_for
+
+from testkit.harness import Feed, audit, count, invalid_messages, settle
+from testkit.stream_helpers import WorkerProcess, wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,9 +61,9 @@ def test_serve_replica_killed_and_app_restarted(form: str, rate: int, tail_s: fl
     if why:
         pytest.skip(f"Serve fault (issue 9 item 3) not runnable: {why}")
     import ray
-    from tcp_proxy import free_port
 
     from moodstream.config import Settings
+    from ops.localhost import free_port
     from serving.runner import ServeRunner
 
     started_ray = not ray.is_initialized()
@@ -112,12 +113,12 @@ def test_serve_replica_killed_and_app_restarted(form: str, rate: int, tail_s: fl
             ray.shutdown()
 
 
-FLAKY = f"{Path(__file__).resolve().parent / 'flaky_classifier.py'}:FlakyClassifier"
+FLAKY = "testkit.flaky_classifier:FlakyClassifier"
 
 
 @pytest.mark.parametrize("classifier_spec", [FLAKY], ids=["fake-flaky-backend"])
 def test_classifier_outage_keeps_valid_posts(classifier_spec, stream_env, worker_factory, db, tmp_path) -> None:
-    """A model-server outage (FAKE backend, see flaky_classifier.py) must delay valid posts, not dead-letter them."""
+    """A model-server outage (FAKE backend: testkit.flaky_classifier) must delay valid posts, not dead-letter them."""
     flag = tmp_path / "classifier-down"
     env = {**stream_env, "MOODSTREAM_TEST_CLASSIFIER_DOWN": str(flag)}
     feed = Feed(env, rate=40, seed=5, invalid=invalid_messages()).start()

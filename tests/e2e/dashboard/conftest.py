@@ -3,50 +3,25 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import itertools
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SEED_PATH = Path(__file__).resolve().parents[2] / "integration" / "dashboard" / "seed.py"
+from ops.localhost import free_port
+
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
                   "--window-size=1400,1000"]
-
-
-def load_seed() -> ModuleType:
-    name = "moodstream_dashboard_test_seed"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SEED_PATH)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="session")
-def seedlib() -> ModuleType:
-    """The seed helper of the dashboard's integration tests."""
-    return load_seed()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:

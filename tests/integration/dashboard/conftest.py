@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,25 +9,7 @@ from types import ModuleType
 
 import pytest
 
-SEED_PATH = Path(__file__).with_name("seed.py")
 APP = Path(__file__).resolve().parents[3] / "dashboard" / "app.py"
-
-
-def load_seed() -> ModuleType:
-    """The seed helper module (loaded by path: tests are not a package)."""
-    name = "moodstream_dashboard_test_seed"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SEED_PATH)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="session")
-def seedlib() -> ModuleType:
-    return load_seed()
 
 
 @pytest.fixture

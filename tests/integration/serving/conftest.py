@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,14 +13,9 @@ from typing import Any
 import pytest
 
 from moodstream.config import Settings
+from ops.localhost import free_port
 
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

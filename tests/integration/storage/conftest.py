@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
-
-FACTORIES = Path(__file__).resolve().parents[2] / "unit" / "storage" / "factories.py"
-
-
-def load_factories() -> ModuleType:
-    """tests/unit/storage/factories.py as a module (one instance per process)."""
-    name = "moodstream_storage_test_factories"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FACTORIES)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="session")
-def fx() -> ModuleType:
-    return load_factories()
 
 
 @pytest.fixture

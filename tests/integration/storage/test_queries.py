@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, event, func, select
@@ -14,26 +11,16 @@ from sqlalchemy import create_engine, event, func, select
 from moodstream.clock import as_utc, window_start
 from moodstream.labels import EMOTIONS, SENTIMENTS
 from storage import queries as q
+from testkit import dashboard_seed
 
 pytestmark = pytest.mark.integration
 
-SEED = Path(__file__).resolve().parents[1] / "dashboard" / "seed.py"
-
-
-def _seedlib():
-    name = "moodstream_dashboard_test_seed"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SEED)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 @pytest.fixture
 def db(db_url: str):
     """(engine, posts, now) with the standard seed."""
-    lib = _seedlib()
+    lib = dashboard_seed
     now = datetime.now(UTC)
     engine = create_engine(db_url)
     lib.create_schema(engine)
@@ -222,7 +209,7 @@ def test_search_hashtags_binds_user_input(db) -> None:
 
 
 def test_empty_database(db_url: str) -> None:
-    lib = _seedlib()
+    lib = dashboard_seed
     engine = create_engine(db_url)
     lib.create_schema(engine)
     now = datetime.now(UTC)

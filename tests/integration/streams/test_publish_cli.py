@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from stream_helpers import ROOT, read_topic
 
 from moodstream.schema import parse_post
+from testkit.stream_helpers import ROOT, read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,8 @@ import time
 import uuid
 
 import pytest
-from stream_helpers import publish, rows, scalar, wait_for
+
+from testkit.stream_helpers import publish, rows, scalar, wait_for
 
 pytestmark = pytest.mark.integration
 

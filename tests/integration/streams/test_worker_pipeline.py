@@ -8,7 +8,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from stream_helpers import publish, read_topic, rows, scalar, wait_for
+
+from testkit.stream_helpers import publish, read_topic, rows, scalar, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
+
+from ops.localhost import free_port
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -34,12 +35,6 @@ def server() -> Iterator[tuple[int, dict[str, int]]]:
     finally:
         httpd.shutdown()
         httpd.server_close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_role_from_pid1_cmdline(healthcheck):
@@ -73,7 +68,7 @@ def test_main_probes_the_role_endpoint(healthcheck, server, monkeypatch, role, e
 
 
 def test_main_fails_when_nothing_listens(healthcheck, monkeypatch):
-    monkeypatch.setenv("MOODSTREAM_WORKER_WEB_PORT", str(_free_port()))
+    monkeypatch.setenv("MOODSTREAM_WORKER_WEB_PORT", str(free_port()))
     assert healthcheck.main(["worker"]) == 1
 
 

@@ -8,11 +8,9 @@ batches whose classifier call keeps failing.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "streams"))
-from lexicon_classifier import LexiconClassifier
+from testkit.lexicon_classifier import LexiconClassifier
 
 
 class FlakyClassifier(LexiconClassifier):

@@ -1,4 +1,4 @@
-"""Helpers of the stream integration tests (imported by conftest.py and the tests)."""
+"""Stream test helpers: polling, a worker subprocess, publishing and reading topics, small SQL reads."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
+TESTS = ROOT / "tests"
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str | Callable[[], str], every: float = 0.2,
@@ -58,7 +59,8 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}  # --model may use testkit
         f = self.log.open("ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "worker", "--model", self.model],
                                      cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,4 +1,5 @@
-"""Fixtures of the stream integration tests: the classifier, a worker subprocess, TCP proxies, an image server.
+"""Stream fixtures (a pytest plugin, see tests/conftest.py): the classifier, worker subprocesses, TCP proxies, an
+image server, a test's own topics and database.
 
 The classifier is a fixture (``classifier_spec``): the real in-process model pipeline from the committed pack.
 """
@@ -7,7 +8,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,12 +16,9 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from stream_helpers import WorkerProcess
-from tcp_proxy import TcpProxy, free_port
-
-ROOT = Path(__file__).resolve().parents[3]
-HERE = Path(__file__).resolve().parent
+from ops.localhost import free_port
+from testkit.stream_helpers import WorkerProcess
+from testkit.tcp_proxy import TcpProxy
 
 
 @pytest.fixture
@@ -29,7 +26,7 @@ def classifier_spec() -> str:
     """What ``moodstream worker --model`` loads: the real in-process model pipeline (committed pack).
 
     ``MOODSTREAM_TEST_MODEL=FILE.py:ATTR`` swaps in another classifier, e.g. the lexicon STAND-IN
-    (``lexicon_classifier.py:LexiconClassifier``) when iterating on stream logic alone.
+    (``testkit.lexicon_classifier:LexiconClassifier``) when iterating on stream logic alone.
     """
     return os.environ.get("MOODSTREAM_TEST_MODEL", "serving.pipeline:load_pipeline")
 

@@ -6,14 +6,9 @@ Used to make PostgreSQL or Redis unreachable for the worker without touching the
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from ops.localhost import free_port
 
 
 class TcpProxy:

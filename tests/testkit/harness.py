@@ -1,6 +1,6 @@
 """Reliability test machinery: a live synthetic feed, the invalid extras, the end-of-test audit, the table.
 
-Publishing, waiting and topic reading come from ``tests/integration/streams/stream_helpers.py``.
+Publishing, waiting and topic reading come from ``testkit.stream_helpers``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from stream_helpers import read_topic, rows, scalar, settings_from
+
+from testkit.stream_helpers import read_topic, rows, scalar, settings_from
 
 RESULTS: list[FaultRow] = []
 BAD_INPUT: list[dict[str, Any]] = []
@@ -180,7 +181,7 @@ def count(db: Any) -> int:
 
 def wait_growth(db: Any, since: int, timeout: float, worker: Any = None) -> float:
     """Seconds until the stored count exceeds ``since`` (the recovery time after a fault ends)."""
-    from stream_helpers import wait_for
+    from testkit.stream_helpers import wait_for
 
     t0 = time.monotonic()
     wait_for(lambda: count(db) > since, timeout, lambda: f"processing to resume (stored {count(db)})"
