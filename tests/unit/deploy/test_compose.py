@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 APP_SERVICES = ("topics", "ray", "worker", "dashboard", "publisher")
 INFRA_SERVICES = ("kafka", "postgres", "redis")
+OBSERVABILITY_SERVICES = ("prometheus", "grafana")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,9 @@ def test_schema_check_catches_a_mistake(compose_schema, compose):
 
 
 def test_services_present(compose):
-    assert set(compose["services"]) == {*APP_SERVICES, *INFRA_SERVICES}
+    assert set(compose["services"]) == {*APP_SERVICES, *INFRA_SERVICES, *OBSERVABILITY_SERVICES}
+    for name in OBSERVABILITY_SERVICES:  # optional: only with `--profile observability`
+        assert compose["services"][name]["profiles"] == ["observability"], name
     assert compose["services"]["kafka"]["image"].startswith("apache/kafka:")
     assert compose["services"]["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
 
@@ -117,8 +120,9 @@ def test_ports_agree_with_settings(lib, compose):
 
 def test_named_volumes_declared_and_used(compose):
     declared = set(compose["volumes"])
-    used = {v.split(":", 1)[0] for svc in compose["services"].values() for v in svc.get("volumes", [])}
-    assert used == declared == {"kafka-data", "postgres-data", "redis-data"}
+    sources = {v.split(":", 1)[0] for svc in compose["services"].values() for v in svc.get("volumes", [])}
+    used = {s for s in sources if not s.startswith((".", "/"))}  # bind mounts are paths
+    assert used == declared == {"kafka-data", "postgres-data", "redis-data", "prometheus-data", "grafana-data"}
 
 
 def test_wiring_addresses_name_real_services(compose):

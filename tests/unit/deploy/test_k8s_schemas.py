@@ -1,5 +1,6 @@
 """Every Kubernetes manifest is valid: built-in kinds against the Kubernetes schemas (kubernetes-validate,
-offline, strict: unknown fields fail), custom resources (Strimzi, KubeRay, KEDA) by their required fields."""
+offline, strict: unknown fields fail), custom resources (Strimzi, KubeRay, KEDA, Prometheus Operator) by their
+required fields."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import yaml
 
 K8S_VERSION = "1.33.0"  # a fixed, recent Kubernetes; kubernetes-validate ships its schemas
-CRD_GROUPS = ("kafka.strimzi.io/", "ray.io/", "keda.sh/")
+CRD_GROUPS = ("kafka.strimzi.io/", "ray.io/", "keda.sh/", "monitoring.coreos.com/")
 
 
 def _is_crd(doc: dict) -> bool:
@@ -97,3 +98,23 @@ def test_scaledobject_has_required_fields(lib, overlay):
         _require(trigger, "metadata.bootstrapServers", "metadata.consumerGroup", "metadata.topic",
                  "metadata.lagThreshold")
         assert all(isinstance(v, str) for v in trigger["metadata"].values()), "KEDA metadata values are strings"
+
+
+def test_prometheus_operator_resources_have_required_fields(lib, overlay):
+    _, docs = overlay
+    rule = lib.one(docs, "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    _require(rule, "spec.groups")
+    for group in rule["spec"]["groups"]:
+        assert set(group) <= {"name", "interval", "rules", "limit", "partial_response_strategy"}, group["name"]
+        assert group.get("name") and group.get("rules"), group
+        for r in group["rules"]:
+            assert set(r) <= {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}, r
+            assert ("alert" in r) != ("record" in r) and isinstance(r["expr"], str), r
+    monitors = lib.find(docs, "PodMonitor")
+    assert {m["metadata"]["name"] for m in monitors} == {"moodstream-worker", "moodstream-serve"}
+    for m in monitors:
+        assert m["apiVersion"] == "monitoring.coreos.com/v1"
+        _require(m, "spec.selector.matchLabels", "spec.podMetricsEndpoints")
+        for endpoint in m["spec"]["podMetricsEndpoints"]:
+            assert {"port", "path"} <= set(endpoint), m["metadata"]["name"]
