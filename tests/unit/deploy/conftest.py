@@ -204,9 +204,7 @@ def healthcheck() -> ModuleType:
 
 @pytest.fixture(scope="session")
 def promql() -> ModuleType:
-    """promql.py beside this file: metric names in PromQL and the names the code's registries export."""
-    spec = importlib.util.spec_from_file_location("deploy_promql", Path(__file__).with_name("promql.py"))
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``testkit.promql``: metric names in PromQL and the names the code's registries export."""
+    from testkit import promql
+
+    return promql
