@@ -9,7 +9,7 @@ per-minute modality and pipeline windows).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, case, delete, func, literal, select, text
@@ -168,3 +168,41 @@ def stored_trend_windows(engine: Engine, window_s: int | None = None) -> list[Tr
         r["mean_score"] = float(r["mean_score"])
         r["emotions"] = {e: int(r["emotions"].get(e, 0)) for e in EMOTIONS}
     return sorted(rows, key=_sort_key)
+
+
+def windows_at(engine: Engine, starts: Iterable[datetime], window_s: int) -> list[TrendWindow]:
+    """The stored windows (global and per hashtag) that start at ``starts`` (already recomputed by the upsert)."""
+    wanted = sorted({as_utc(s) for s in starts})
+    if not wanted:
+        return []
+    t = TrendWindowRow.__table__
+    cols = [c for c in t.columns if c.name != "updated_at"]
+    out: list[TrendWindow] = []
+    with engine.connect() as conn:
+        for part in chunks(wanted, _STARTS_PER_QUERY):
+            q = select(*cols).where(t.c.window_start.in_(list(part)), t.c.window_s == window_s)
+            out.extend(dict(r._mapping) for r in conn.execute(q))
+    return out
+
+
+def trailing_scores(engine: Engine, keys: Iterable[tuple[str, datetime]], windows: int,
+                    window_s: int) -> dict[tuple[str, datetime], list[float]]:
+    """For each (hashtag, window start): the mean scores of that hashtag's non-empty stored windows in the
+    ``windows`` window lengths before it, newest first. One query for all keys."""
+    wanted = sorted({(tag, as_utc(start)) for tag, start in keys}, key=lambda k: (k[1], k[0]))
+    if not wanted:
+        return {}
+    span = timedelta(seconds=windows * window_s)
+    t = TrendWindowRow
+    q = (select(t.hashtag, t.window_start, t.mean_score)
+         .where(t.hashtag.in_(sorted({tag for tag, _ in wanted})), t.window_s == window_s, t.volume > 0,
+                t.window_start >= wanted[0][1] - span, t.window_start < wanted[-1][1]))
+    by_tag: dict[str, list[tuple[datetime, float]]] = {}
+    with engine.connect() as conn:
+        for tag, start, score in conn.execute(q):
+            by_tag.setdefault(tag, []).append((as_utc(start), float(score)))
+    out: dict[tuple[str, datetime], list[float]] = {}
+    for tag, start in wanted:
+        before = sorted((w for w in by_tag.get(tag, []) if start - span <= w[0] < start), reverse=True)
+        out[(tag, start)] = [score for _, score in before[:windows]]
+    return out

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-
-from sqlalchemy import Engine, select
 
 from moodstream.clock import as_utc
 from streams import metrics
@@ -15,18 +13,6 @@ from streams.outputs import Outputs
 from streams.persist import Store
 
 log = logging.getLogger(__name__)
-
-
-def trailing_scores(engine: Engine, hashtag: str, start: datetime, windows: int, window_s: int) -> list[float]:
-    """Mean scores of the hashtag's stored windows in the ``windows`` window lengths before ``start``."""
-    from storage.tables import TrendWindowRow as T
-
-    lo = start - timedelta(seconds=windows * window_s)
-    q = (select(T.mean_score).where(T.hashtag == hashtag, T.window_start >= lo, T.window_start < start,
-                                    T.window_s == window_s, T.volume > 0)
-         .order_by(T.window_start.desc()).limit(windows))
-    with engine.connect() as conn:
-        return [float(x) for x in conn.execute(q).scalars()]
 
 
 def evaluate(row: dict[str, Any], baseline_scores: list[float], *, min_volume: int, threshold: float,
@@ -70,13 +56,15 @@ class AlertDetector:
         self.threshold = threshold
 
     async def check(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Alerts raised by these closed per-hashtag windows (one baseline read for all of them)."""
+        busy = [r for r in rows if int(r.get("volume") or 0) >= self.min_volume]
+        if not busy:
+            return []
+        keys = [(r["hashtag"], as_utc(r["window_start"])) for r in busy]
+        baselines = await self.store.trailing_scores(keys, self.baseline_windows, self.window_s)
         out: list[dict[str, Any]] = []
-        for row in rows:
-            if int(row.get("volume") or 0) < self.min_volume:
-                continue
-            scores = await self.store.run("database", trailing_scores, self.store.engine, row["hashtag"],
-                                          as_utc(row["window_start"]), self.baseline_windows, self.window_s)
-            alert = evaluate(row, scores, min_volume=self.min_volume, threshold=self.threshold,
+        for row, key in zip(busy, keys, strict=True):
+            alert = evaluate(row, baselines.get(key, []), min_volume=self.min_volume, threshold=self.threshold,
                              min_baseline=min(3, self.baseline_windows))
             if alert:
                 out.append(alert)

@@ -1,4 +1,8 @@
-"""Database side of the worker: idempotent writes retried across outages (``storage.repository`` does the SQL)."""
+"""Database side of the worker: idempotent writes and the trend reads, retried across outages.
+
+The SQL lives in ``storage``; this module only adds the worker's retry policy and the split of a batch that the
+database refuses as a whole into the rows it takes and the ones it rejects.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,10 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from moodstream.schema import DeadLetter
+from storage.engine import DatabaseUnavailable
+from storage.records import PostRecord
+from storage.repository import insert_alerts, insert_dead_letters, upsert_predictions
+from storage.trends import TrendWindow, recompute_trend_windows, trailing_scores, windows_at
 from streams import metrics
 from streams.retry import retry_forever
 
@@ -22,15 +30,13 @@ T = TypeVar("T")
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a database error means "cannot reach it now" (retry) rather than "this data is wrong"."""
-    from storage.engine import DatabaseUnavailable
-
     if isinstance(exc, DatabaseUnavailable | OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class Store:
-    """Writes predictions, dead letters, trend windows and alerts; waits out database outages."""
+    """Writes predictions, dead letters and alerts, reads trend windows; waits out database outages."""
 
     def __init__(self, engine: Engine, retry_max_s: float = 30.0, window_s: int | None = None) -> None:
         self.engine = engine
@@ -41,31 +47,27 @@ class Store:
         return await retry_forever(lambda: asyncio.to_thread(fn, *args), what, transient=is_transient,
                                    cap_s=self.retry_max_s, on_retry=metrics.db_retries.inc)
 
-    async def write_predictions(self, records: list[Any]) -> list[tuple[Any, str]]:
-        """Upsert ``PostRecord``s; returns (record, reason) for rows the database rejects as data errors."""
-        from storage.repository import upsert_predictions
-
+    async def write_predictions(self, records: list[PostRecord]) -> list[tuple[PostRecord, str]]:
+        """Upsert the records; returns (record, reason) for the rows the database rejects as data errors."""
         if not records:
             return []
         try:
-            await self._retry("database", self._upsert, upsert_predictions, records)
+            await self._retry("database", self._upsert, records)
             return []
         except Exception as e:  # a data error: find the rows that cause it, keep the rest
             log.error("batch upsert failed (%s); writing rows one by one", e)
-        rejected: list[tuple[Any, str]] = []
+        rejected: list[tuple[PostRecord, str]] = []
         for rec in records:
             try:
-                await self._retry("database", self._upsert, upsert_predictions, [rec])
+                await self._retry("database", self._upsert, [rec])
             except Exception as e:
                 rejected.append((rec, f"database rejected the row: {str(e).splitlines()[0][:300]}"))
         return rejected
 
-    def _upsert(self, fn: Callable[..., int], records: list[Any]) -> int:
-        return fn(self.engine, records, window_s=self.window_s)
+    def _upsert(self, records: list[PostRecord]) -> int:
+        return upsert_predictions(self.engine, records, window_s=self.window_s)
 
     async def write_dead_letters(self, letters: list[DeadLetter]) -> None:
-        from storage.repository import insert_dead_letters
-
         if not letters:
             return
         try:
@@ -74,39 +76,22 @@ class Store:
             log.error("could not store %d dead letters (%s); they are still published to the dead-letter topic",
                       len(letters), str(e).splitlines()[0][:300])
 
-    async def recompute_windows(self, window_starts: Iterable[datetime], window_s: int) -> list[dict[str, Any]]:
+    async def recompute_windows(self, window_starts: Iterable[datetime], window_s: int) -> list[TrendWindow]:
         """Trend windows (global + per hashtag) re-derived from stored predictions, replacing what was there."""
-        from storage.repository import recompute_trend_windows
-
         starts = sorted(set(window_starts))
         if not starts:
             return []
         return list(await self._retry("database", recompute_trend_windows, self.engine, starts, window_s))
 
-    async def read_windows(self, window_starts: Iterable[datetime], window_s: int) -> list[dict[str, Any]]:
+    async def read_windows(self, window_starts: Iterable[datetime], window_s: int) -> list[TrendWindow]:
         """The stored windows at ``window_starts`` (already recomputed by the upsert's transaction)."""
-        starts = sorted(set(window_starts))
-        if not starts:
-            return []
-        return list(await self._retry("database", _stored_windows, self.engine, starts, window_s))
+        return await self._retry("database", windows_at, self.engine, list(window_starts), window_s)
+
+    async def trailing_scores(self, keys: list[tuple[str, datetime]], windows: int,
+                              window_s: int) -> dict[tuple[str, datetime], list[float]]:
+        """Each (hashtag, window start)'s trailing window scores, newest first (one query for the batch)."""
+        return await self._retry("database", trailing_scores, self.engine, keys, windows, window_s)
 
     async def write_alerts(self, alerts: list[dict[str, Any]]) -> None:
-        from storage.repository import insert_alerts
-
         if alerts:
             await self._retry("database", insert_alerts, self.engine, alerts)
-
-    async def run(self, what: str, fn: Callable[..., T], *args: Any) -> T:
-        """Any other database call, with the same retry policy."""
-        return await self._retry(what, fn, *args)
-
-
-def _stored_windows(engine: Engine, starts: list[datetime], window_s: int) -> list[dict[str, Any]]:
-    from sqlalchemy import select
-
-    from storage.tables import TrendWindowRow as T
-
-    cols = [c for c in T.__table__.columns if c.name != "updated_at"]
-    q = select(*cols).where(T.window_start.in_(starts), T.window_s == window_s)
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(q)]

@@ -1,8 +1,9 @@
 """One batch of raw posts → predictions persisted and published. Faust-free, so it is tested on its own.
 
 validate → fetch URL images → cache lookup → dedupe misses by content → one classifier call → cache store →
-upsert (retried across DB outages) → publish predictions and dead letters → trend windows. The caller acks the
-batch's offsets only after ``process`` returns.
+upsert (retried across DB outages) → publish predictions and dead letters → trend windows. Each step takes the
+items still going and returns the ones it passes on and the dead letters of the ones it rejects. The caller acks
+the batch's offsets only after ``process`` returns.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from moodstream.config import Settings
 from moodstream.schema import DeadLetter, Post, PostError, Prediction, parse_post
 from moodstream.types import ClassifyItem, ItemError
+from storage.records import PostRecord
 from streams import metrics
 from streams.cache import Cache, content_key
 from streams.classifier import ClassifierClient
@@ -75,20 +77,16 @@ class Pipeline:
         rep = BatchReport(consumed=len(records))
         metrics.consumed.inc(len(records))
         metrics.batch_size.observe(len(records))
-        dead: list[DeadLetter] = []
 
         with metrics.timed("validate"):
-            work = self._validate(records, dead)
+            work, invalid = self._validate(records)
         with metrics.timed("fetch"):
-            work = await self._fetch_images(work, dead)
+            work, unfetched = await self._fetch_images(work)
         with metrics.timed("classify"):
-            await self._classify(work, dead, rep)
-        done = [w for w in work if w.prediction is not None]
+            done, unclassified = await self._classify(work, rep)
         with metrics.timed("persist"):
-            rejected = await self._persist(done)
-            for w, reason in rejected:
-                dead.append(dead_letter(w.record, reason, "persist", w.post.id))
-            stored = [w for w in done if all(w is not r for r, _ in rejected)]
+            stored, refused = await self._persist(done)
+            dead = invalid + unfetched + unclassified + refused
             await self.store.write_dead_letters(dead)
         with metrics.timed("publish"):
             await self._publish(stored, dead)
@@ -109,9 +107,10 @@ class Pipeline:
 
     # -- steps ------------------------------------------------------------------------------------
 
-    def _validate(self, records: list[RawRecord], dead: list[DeadLetter]) -> list[_Work]:
+    def _validate(self, records: list[RawRecord]) -> tuple[list[_Work], list[DeadLetter]]:
         """Parse every message; a post id seen twice in one batch is classified once (the last copy wins)."""
         by_id: dict[str, _Work] = {}
+        dead: list[DeadLetter] = []
         for rec in records:
             try:
                 post = parse_post(rec.value)  # type: ignore[arg-type]
@@ -120,9 +119,12 @@ class Pipeline:
                 continue
             by_id.pop(post.id, None)
             by_id[post.id] = _Work(rec, post)
-        return list(by_id.values())
+        return list(by_id.values()), dead
 
-    async def _fetch_images(self, work: list[_Work], dead: list[DeadLetter]) -> list[_Work]:
+    async def _fetch_images(self, work: list[_Work]) -> tuple[list[_Work], list[DeadLetter]]:
+        """Inline images decoded and checked for size, URL images fetched; each kept item gets its content key."""
+        dead: list[DeadLetter] = []
+
         async def one(w: _Work) -> bool:
             img = w.post.image
             if img is None:
@@ -146,10 +148,12 @@ class Pipeline:
         kept = [w for w, good in zip(work, ok, strict=True) if good]
         for w in kept:
             w.key = content_key(w.post.text, w.image)
-        return kept
+        return kept, dead
 
-    async def _classify(self, work: list[_Work], dead: list[DeadLetter], rep: BatchReport) -> None:
+    async def _classify(self, work: list[_Work], rep: BatchReport) -> tuple[list[_Work], list[DeadLetter]]:
+        """Cache hits reused, misses deduplicated by content and classified in one call; returns the predicted."""
         now = datetime.now(UTC)
+        dead: list[DeadLetter] = []
         hits = await self.cache.get_many([w.key for w in work])
         misses: dict[str, list[_Work]] = {}
         for w, hit in zip(work, hits, strict=True):
@@ -161,7 +165,7 @@ class Pipeline:
                 misses.setdefault(w.key, []).append(w)
         metrics.cached.inc(rep.cached)
         if not misses:
-            return
+            return work, dead
         firsts = [ws[0] for ws in misses.values()]
         items = [ClassifyItem(post_id=w.post.id, created_at=w.post.created_at, text=w.post.text, image=w.image,
                               hashtags=list(w.post.hashtags or [])) for w in firsts]
@@ -182,20 +186,21 @@ class Pipeline:
         metrics.classified.inc(rep.classified)
         metrics.deduplicated.inc(rep.deduplicated)
         await self.cache.set_many(fresh, self.settings.cache_ttl_s)
+        return [w for w in work if w.prediction is not None], dead
 
-    async def _persist(self, done: list[_Work]) -> list[tuple[_Work, str]]:
-        from storage.repository import PostRecord
-
+    async def _persist(self, done: list[_Work]) -> tuple[list[_Work], list[DeadLetter]]:
+        """Upsert the predicted posts (with thumbnails); rows the database refuses become dead letters."""
         if not done:
-            return []
+            return [], []
         thumbs = await asyncio.to_thread(
             lambda: [thumbnail(w.image, max_pixels=self.settings.image_max_pixels) if w.image else None
                      for w in done])
-        recs = [PostRecord(post=w.post, prediction=w.prediction, thumbnail=t, cached=w.cached)
-                for w, t in zip(done, thumbs, strict=True)]
-        by_rec = {id(r): w for r, w in zip(recs, done, strict=True)}
-        rejected = await self.store.write_predictions(recs)
-        return [(by_rec[id(r)], reason) for r, reason in rejected]
+        pairs = [(w, PostRecord(post=w.post, prediction=w.prediction, thumbnail=t, cached=w.cached))
+                 for w, t in zip(done, thumbs, strict=True) if w.prediction is not None]
+        refused = {id(r): reason for r, reason in await self.store.write_predictions([r for _, r in pairs])}
+        stored = [w for w, r in pairs if id(r) not in refused]
+        dead = [dead_letter(w.record, refused[id(r)], "persist", w.post.id) for w, r in pairs if id(r) in refused]
+        return stored, dead
 
     async def _publish(self, stored: list[_Work], dead: list[DeadLetter]) -> None:
         s = self.settings
