@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from moodstream.clock import as_utc
 from moodstream.labels import EMOTIONS, SENTIMENTS
+from moodstream.types import ClassifyItem
 
 SCHEMA_VERSION = 1
 MAX_ID_LEN = 128
@@ -226,6 +227,37 @@ def parse_post(raw: bytes | str | dict[str, Any]) -> Post:
 # --------------------------------------------------------------------------------------------------
 # Prediction
 # --------------------------------------------------------------------------------------------------
+
+
+class WireItem(BaseModel):
+    """A post the worker has already validated, on its way to ``POST /classify/items``.
+
+    Only what the models need (a ``ClassifyItem``), with the fetched image inline: the API checks the shape and
+    decodes the image, and does not parse it as a Post a second time.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    post_id: str = Field(min_length=1, max_length=MAX_ID_LEN)
+    created_at: datetime
+    text: str | None = Field(None, max_length=MAX_TEXT_CHARS)
+    image_b64: str | None = None
+    hashtags: list[str] = Field(default_factory=list, max_length=100)
+
+    @classmethod
+    def of(cls, item: ClassifyItem) -> WireItem:
+        image = base64.b64encode(item.image).decode("ascii") if item.image is not None else None
+        return cls(post_id=item.post_id, created_at=item.created_at, text=item.text, image_b64=image,
+                   hashtags=list(item.hashtags))
+
+    def item(self) -> ClassifyItem:
+        """The ``ClassifyItem`` (image bytes decoded); ``ValueError`` when the base64 is broken."""
+        try:
+            image = base64.b64decode(self.image_b64, validate=True) if self.image_b64 is not None else None
+        except binascii.Error as e:
+            raise ValueError(f"image_b64 is not valid base64: {e}") from None
+        return ClassifyItem(post_id=self.post_id, created_at=as_utc(self.created_at), text=self.text, image=image,
+                            hashtags=list(self.hashtags))
 
 
 class SentimentOut(BaseModel):

@@ -3,6 +3,8 @@
 * ``POST /classify``: a Post v1 JSON object → a Prediction; a JSON list of posts → a list with a Prediction or
   ``{"post_id", "error", "stage"}`` per item, in order; ``multipart/form-data`` with an ``image`` file and/or a
   ``text`` field (optional ``id``, ``created_at``) → a Prediction.
+* ``POST /classify/items``: the stream worker's call, a list of already-validated ``WireItem``s → a list as above
+  (no second Post parse).
 * ``GET /healthz``: 200 when every model deployment reports its model loaded, else 503.
 * ``GET /metrics``: Prometheus text.
 
@@ -27,7 +29,7 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from moodstream.schema import MAX_TEXT_CHARS, Post, PostError, Prediction, parse_post
+from moodstream.schema import MAX_TEXT_CHARS, Post, PostError, Prediction, WireItem, parse_post
 from moodstream.types import ClassifyItem, ItemError
 
 URL_IMAGE = "image by URL is not fetched by the HTTP API; send it inline as image.b64"
@@ -209,6 +211,23 @@ async def classify(request: Request, ingress: Ingress) -> Response:
     except PostError as e:
         return error(422, e.reason, post_id=_post_id(obj), stage="validate")
     return _respond_one(await ingress.classify_items([item], api="http"), _post_id(obj))
+
+
+@api.post("/classify/items", responses=_RESPONSES, response_model=None)
+async def classify_items(items: list[WireItem], ingress: Ingress) -> Response:
+    """Classify posts a stream worker has already validated (``WireItem``s): a list in, a list out, in order."""
+    if not items:
+        return error(400, "empty list; send at least one item")
+    if len(items) > MAX_POSTS_PER_REQUEST:
+        return error(413, f"at most {MAX_POSTS_PER_REQUEST} items per request")
+    batch: list[ClassifyItem | ItemError] = []
+    for wire in items:
+        try:
+            batch.append(wire.item())
+        except ValueError as e:
+            batch.append(ItemError(str(e), stage="validate"))
+    results = await ingress.classify_items(batch, api="http")
+    return JSONResponse([result_json(r, w.post_id) for r, w in zip(results, items, strict=True)])
 
 
 async def _classify_list(objs: list[Any], ingress: Any) -> Response:

@@ -1,6 +1,6 @@
 """How the worker reaches the models: one call per batch, through a ``ClassifierClient``.
 
-``ServeHandleClient`` (a Ray Serve DeploymentHandle, same cluster), ``HttpClassifierClient`` (``POST /classify``)
+``ServeHandleClient`` (a Ray Serve DeploymentHandle, same cluster), ``HttpClassifierClient`` (``POST /classify/items``)
 and ``InProcessClient`` (any object with ``classify(items)``). ``RetryingClient`` adds retries with backoff and turns
 a batch that still fails into per-item ``ItemError``s, which the agent sends to the dead-letter topic.
 """
@@ -8,7 +8,6 @@ a batch that still fails into per-item ``ItemError``s, which the agent sends to 
 from __future__ import annotations
 
 import asyncio
-import base64
 import inspect
 import logging
 import random
@@ -16,7 +15,7 @@ import time
 from typing import Any, Protocol
 
 from moodstream.config import Settings
-from moodstream.schema import Prediction
+from moodstream.schema import Prediction, WireItem
 from moodstream.types import ClassifyItem, ItemError
 from streams import metrics
 
@@ -47,16 +46,6 @@ def coerce_result(obj: Any) -> Result:
         return Prediction.model_validate(obj.model_dump())
     raise TypeError(f"classifier returned {type(obj).__name__}")
 
-
-def item_to_json(item: ClassifyItem) -> dict[str, Any]:
-    """One item as the Post v1 JSON that ``POST /classify`` takes (the fetched image inline, base64)."""
-    out: dict[str, Any] = {"id": item.post_id, "created_at": item.created_at.isoformat(),
-                           "hashtags": list(item.hashtags)}
-    if item.text is not None:
-        out["text"] = item.text
-    if item.image is not None:
-        out["image"] = {"b64": base64.b64encode(item.image).decode()}
-    return out
 
 
 class InProcessClient:
@@ -106,17 +95,17 @@ class ServeHandleClient:
 
 
 class HttpClassifierClient:
-    """``POST {serve_url}/classify`` with a list of Post v1 objects; the answer is a list in the same order,
-    each a Prediction or ``{"post_id", "error", "stage"}``."""
+    """``POST {serve_url}/classify/items`` with the already-validated items (``WireItem``); the answer is a list
+    in the same order, each a Prediction or ``{"post_id", "error", "stage"}``."""
 
     def __init__(self, serve_url: str, timeout_s: float = 60.0) -> None:
         import httpx
 
-        self.url = serve_url.rstrip("/") + "/classify"
+        self.url = serve_url.rstrip("/") + "/classify/items"
         self._client = httpx.AsyncClient(timeout=timeout_s, trust_env=False)
 
     async def classify(self, items: list[ClassifyItem]) -> list[Result]:
-        r = await self._client.post(self.url, json=[item_to_json(i) for i in items])
+        r = await self._client.post(self.url, json=[WireItem.of(i).model_dump(mode="json") for i in items])
         r.raise_for_status()
         return [coerce_result(x) for x in r.json()]
 

@@ -161,3 +161,20 @@ def test_dead_letter_carries_the_original_bytes() -> None:
                     partition=1, offset=7, failed_at=datetime.now(UTC))
     back = json.loads(dl.to_json())
     assert base64.b64decode(back["raw_b64"]) == b"\x00" and back["offset"] == 7
+
+
+def test_wire_item_round_trip_and_broken_image() -> None:
+    from datetime import UTC, datetime
+
+    from moodstream.schema import WireItem
+    from moodstream.types import ClassifyItem
+
+    item = ClassifyItem(post_id="w1", created_at=datetime(2026, 1, 1, tzinfo=UTC), text="hi #x", image=b"\xff\xd8raw",
+                        hashtags=["x"])
+    wire = WireItem.model_validate_json(WireItem.of(item).model_dump_json())
+    assert wire.item() == item
+    broken = WireItem(post_id="w2", created_at=item.created_at, image_b64="not base64!")
+    with pytest.raises(ValueError, match="not valid base64"):
+        broken.item()
+    with pytest.raises(ValueError):
+        WireItem.model_validate({"post_id": "w3", "created_at": "2026-01-01T00:00:00Z", "extra": 1})

@@ -57,3 +57,9 @@ def test_openapi_schema_describes_classify() -> None:
     assert "application/json" in body and "multipart/form-data" in body
     assert {"Post", "ImageRef", "Prediction", "ErrorOut"} <= set(spec["components"]["schemas"])
     assert "/healthz" in spec["paths"] and "/metrics" in spec["paths"]
+
+
+def test_openapi_documents_the_worker_endpoint() -> None:
+    spec = api.openapi()
+    body = spec["paths"]["/classify/items"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["type"] == "array" and body["items"]["$ref"].endswith("/WireItem")
