@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 DEFAULT_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_MAX_TOKENS = 128
 # Pooled views of the encoder's hidden states (each L2-normalised, ``dim`` wide): ``mean`` (last layer, masked mean:
 # the model's embedding), ``max`` (last layer, masked max), ``cls`` (last layer, first token), ``mean@K`` (masked
 # mean of ``hidden_states[K]``: K = 0 the embedding layer, K = num_hidden_layers the last layer, i.e. ``mean``).
@@ -66,11 +67,12 @@ class TextEncoder:
     tokenizer: object
     model: torch.nn.Module
     name: str
-    max_tokens: int = 128
+    max_tokens: int = DEFAULT_MAX_TOKENS
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @classmethod
-    def load(cls, name: str | Path | None = None, *, max_tokens: int = 128, device: str = "cpu") -> TextEncoder:
+    def load(cls, name: str | Path | None = None, *, max_tokens: int = DEFAULT_MAX_TOKENS,
+             device: str = "cpu") -> TextEncoder:
         """Load by local directory or hub id (offline: only files already on disk); ``None`` → packaged MiniLM."""
         from transformers import AutoModel, AutoTokenizer
 

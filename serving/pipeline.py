@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from moodstream.config import Settings
 from moodstream.labels import EMOTIONS, SENTIMENTS
 from moodstream.schema import Modalities, ModalityOut, Prediction, emotion_out, probs_dict, sentiment_out
 from moodstream.types import ClassifyItem, ItemError, ModalityResult
+from serving.model_config import ModelConfig
 
 NO_CONTENT = "post has no usable text and no image"
 
@@ -84,27 +86,26 @@ class Pipeline:
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
-    def load(cls, settings: Any | None = None) -> Pipeline:
-        """Load the pack named by ``settings`` (default: process settings → the packaged pack) and its models."""
-        from moodstream.config import get_settings
+    def load(cls, config: ModelConfig | None = None) -> Pipeline:
+        """Load the pack and the models ``config`` names (default: the packaged pack, on the best device)."""
         from serving.device import select_device
         from serving.fusion import FusionModel
         from serving.pack import load_pack
         from serving.text_model import TextModel
         from serving.vision_model import VisionModel
 
-        settings = settings or get_settings()
-        threads, parallel = thread_plan(settings.torch_threads)
+        config = config or ModelConfig()
+        threads, parallel = thread_plan(config.torch_threads)
         import torch
 
         torch.set_num_threads(threads)
-        device = select_device(settings.device)
-        pack = load_pack(settings.model_dir)
-        text = TextModel.load(pack_dir=pack.dir, encoder=settings.text_model, device=device,
-                              max_tokens=settings.text_max_tokens)
-        vision = VisionModel.load(pack_dir=pack.dir, device=device, backbone=settings.vision_model,
-                                  max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels)
-        fusion = FusionModel.load(pack.dir, strategy=settings.fusion_strategy)
+        device = select_device(config.device)
+        pack = load_pack(config.pack_dir)
+        text = TextModel.load(pack_dir=pack.dir, encoder=config.text_encoder, device=device,
+                              max_tokens=config.text_max_tokens)
+        vision = VisionModel.load(pack_dir=pack.dir, device=device, backbone=config.vision_backbone,
+                                  max_bytes=config.image_max_bytes, max_pixels=config.image_max_pixels)
+        fusion = FusionModel.load(pack.dir, strategy=config.fusion_strategy)
         return cls(pack=pack, text=text, vision=vision, fusion=fusion, parallel=parallel)
 
     @property
@@ -163,6 +164,6 @@ class Pipeline:
         return out  # type: ignore[return-value]
 
 
-def load_pipeline(settings: Any | None = None) -> Pipeline:
-    """``Pipeline.load`` as a plain factory (what the stream worker's in-process classifier looks for)."""
-    return Pipeline.load(settings)
+def load_pipeline(settings: Settings) -> Pipeline:
+    """The pipeline the settings name (the stream worker's in-process classifier and the benchmarks use this)."""
+    return Pipeline.load(ModelConfig.from_settings(settings))

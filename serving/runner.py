@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from moodstream.config import Settings, get_settings
+from moodstream.config import Settings
 
 log = logging.getLogger(__name__)
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
@@ -60,14 +60,13 @@ def wait_ready(handle: Any, timeout_s: float = 300.0, poll_s: float = 0.5) -> di
     raise NotReady(f"the app did not become ready in {timeout_s:.0f}s: {health}", health)
 
 
-def app_handle(settings: Settings | None = None) -> Any:
+def app_handle(settings: Settings) -> Any:
     """A handle to an already deployed app's ``Classifier``, e.g. for the stream worker:
-    ``app_handle().classify_batch.remote(items).result()``. Connects to ``ray_address`` (unset: the running local
-    cluster, ``auto``) unless Ray is already initialised in this process."""
+    ``app_handle(settings).classify_batch.remote(items).result()``. Connects to ``ray_address`` (unset: the running
+    local cluster, ``auto``) unless Ray is already initialised in this process."""
     import ray
     from ray import serve
 
-    settings = settings or get_settings()
     if not ray.is_initialized():
         ray.init(address=settings.ray_address or "auto", namespace="serve", log_to_driver=False)
     return serve.get_app_handle(settings.serve_app_name)
@@ -76,9 +75,9 @@ def app_handle(settings: Settings | None = None) -> Any:
 class ServeRunner:
     """Owns one deployment of the app (and the local Ray it started, if any)."""
 
-    def __init__(self, settings: Settings | None = None, num_cpus: int | None = None,
+    def __init__(self, settings: Settings, num_cpus: int | None = None,
                  object_store_memory: int | None = LOCAL_OBJECT_STORE_BYTES) -> None:
-        self.settings = settings or get_settings()
+        self.settings = settings
         self.num_cpus = num_cpus
         self.object_store_memory = object_store_memory
         self.started_ray = False

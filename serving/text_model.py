@@ -13,7 +13,7 @@ import torch
 
 from moodstream import labels
 from moodstream.types import ModalityResult
-from serving.encoders import DEFAULT_TEXT_ENCODER, EMBEDDING_POOL, TextEncoder
+from serving.encoders import DEFAULT_MAX_TOKENS, DEFAULT_TEXT_ENCODER, EMBEDDING_POOL, TextEncoder
 from serving.heads import Head, load_head
 from serving.text_features import extra_features, feature_dim
 
@@ -73,25 +73,19 @@ class TextModel:
 
     @classmethod
     def load(cls, pack_dir: Path | str | None = None, encoder: str | Path | None = None, device: str = "cpu",
-             max_tokens: int | None = None) -> TextModel:
+             max_tokens: int = DEFAULT_MAX_TOKENS) -> TextModel:
         """Load heads (and a LoRA adapter, if the pack has one) from ``pack_dir`` and the encoder.
 
-        ``pack_dir``: ``None`` → ``Settings.model_dir`` or the committed ``serving/pack``. ``encoder``: a hub id or
-        local directory; ``None`` → ``Settings.text_model``, else the pack's encoder (the packaged MiniLM). The
-        LoRA adapter is applied only when the encoder is the one it was trained on. ``max_tokens`` defaults to
-        ``Settings.text_max_tokens``.
+        ``pack_dir``: ``None`` → the committed ``serving/pack``. ``encoder``: a hub id or local directory; ``None``
+        → the pack's encoder (the packaged MiniLM). The LoRA adapter is applied only when the encoder is the one it
+        was trained on.
         """
-        from moodstream.config import get_settings
-
-        settings = get_settings()
-        pack = Path(pack_dir or settings.model_dir or DEFAULT_PACK_DIR)
+        pack = Path(pack_dir or DEFAULT_PACK_DIR)
         meta_path = pack / META
         meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
         pack_encoder = meta.get("encoder", DEFAULT_TEXT_ENCODER)
-        name = encoder or settings.text_model or pack_encoder
-        if settings.torch_threads:
-            torch.set_num_threads(settings.torch_threads)
-        enc = TextEncoder.load(name, max_tokens=max_tokens or settings.text_max_tokens, device=device)
+        name = encoder or pack_encoder
+        enc = TextEncoder.load(name, max_tokens=max_tokens, device=device)
         if (pack / LORA_WEIGHTS).is_file() and str(name) == str(pack_encoder):
             apply_lora(enc, pack / LORA_CONFIG, pack / LORA_WEIGHTS)
         sent, sent_meta = load_head(pack / SENTIMENT_HEAD, enc.device)

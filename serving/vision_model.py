@@ -98,13 +98,11 @@ class VisionModel:
 
     @classmethod
     def load(cls, pack_dir: str | Path | None = None, device: str = "cpu", backbone: str | None = None,
-             max_bytes: int | None = None, max_pixels: int | None = None) -> VisionModel:
-        """Load from a pack (default: the committed ``serving/pack``). ``backbone``: None → the ``vision_model``
-        setting, else the packaged MobileNetV2; or a local torchvision-format .pth. Limits default to settings."""
-        from moodstream.config import get_settings
+             max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS) -> VisionModel:
+        """Load from a pack (default: the committed ``serving/pack``). ``backbone``: None → the packaged
+        MobileNetV2; or a local torchvision-format .pth. ``max_bytes``/``max_pixels``: the decode limits."""
         from serving.device import select_device
 
-        settings = get_settings()
         dev = torch.device(select_device(device) if device == "auto" else device)
         torch.set_flush_denormal(True)  # denormals make oneDNN convs (MTCNN) ~10× slower; harmless for inference
         pack = Path(pack_dir) if pack_dir is not None else DEFAULT_PACK_DIR
@@ -116,11 +114,10 @@ class VisionModel:
             raise ValueError(f"{SENTIMENT_HEAD} is {head.in_dim}→{head.out_dim}, expected {FEATURE_DIM}→3")
         fer = load_fer(pack / FER_WEIGHTS) if (pack / FER_WEIGHTS).is_file() else from_keras_h5()
         fer = fer.to(dev).eval()
-        net = load_backbone(backbone if backbone is not None else settings.vision_model, device=dev)
+        net = load_backbone(backbone, device=dev)
         return cls(
             backbone=net, sentiment_head=head, fer=fer, detector=FaceDetector(device=dev), device=dev,
-            meta=meta, max_bytes=max_bytes or settings.image_max_bytes,
-            max_pixels=max_pixels or settings.image_max_pixels,
+            meta=meta, max_bytes=max_bytes, max_pixels=max_pixels,
             embed_fn=fast_embedder(net), fer_fn=for_inference(fer, torch.zeros(2, 1, FER_INPUT, FER_INPUT, device=dev)),
         )
 

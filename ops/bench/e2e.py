@@ -50,11 +50,11 @@ def _limit(settings: Settings, seconds: float) -> dict[str, Any]:
     import torch
 
     from ops.bench.serve import measure_limit, workload
-    from serving.pipeline import Pipeline
+    from serving.pipeline import load_pipeline
 
     cpus = os.cpu_count() or 1
     items = workload(settings.datasets)
-    pipe = Pipeline.load(settings)
+    pipe = load_pipeline(settings)
     runs = [measure_limit(items, seconds, pipe, 1)]
     if cpus > 1:
         runs.append(measure_limit(items, seconds, pipe, cpus, give_up_after_s=1.5 * runs[0]["p50_ms"] / 1e3))

@@ -20,13 +20,13 @@ def _child(settings: Any, rank: int, procs: int, seconds: float, barrier: Any, o
     import torch
 
     from ops.bench.serve import BATCH, batches, workload
-    from serving.pipeline import Pipeline
+    from serving.pipeline import load_pipeline
 
     torch.set_num_threads(1)
     items = workload(settings.datasets)
     items = items[rank::procs] + items[:rank:procs]  # different posts per process, same mix
     window = batches(items, BATCH)
-    pipe = Pipeline.load(settings)
+    pipe = load_pipeline(settings)
     torch.set_num_threads(1)
     k, t_end = 0, time.perf_counter() + WARMUP_S
     while time.perf_counter() < t_end:

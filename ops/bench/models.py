@@ -39,9 +39,9 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
 
     from modelling.training.data import read_mvsa
     from moodstream.types import ClassifyItem
-    from serving.pipeline import Pipeline
+    from serving.pipeline import load_pipeline
 
-    pipe = Pipeline.load(settings)
+    pipe = load_pipeline(settings)
     data = read_mvsa("test", settings.datasets)
     rows = data.rows
     texts = [r["text"] for r in rows]

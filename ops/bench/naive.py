@@ -23,13 +23,13 @@ async def consume(settings: object) -> None:
     from moodstream.kafka import aiokafka_config
     from moodstream.schema import PostError, parse_post
     from moodstream.types import ClassifyItem, ItemError
-    from serving.pipeline import Pipeline
+    from serving.pipeline import load_pipeline
     from storage.engine import make_engine
     from storage.records import PostRecord
     from storage.repository import upsert_predictions
 
     assert isinstance(settings, Settings)
-    pipe = Pipeline.load(settings)
+    pipe = load_pipeline(settings)
     engine = make_engine(settings.database_url, settings=settings)
     consumer = AIOKafkaConsumer(settings.topic_posts, **aiokafka_config(settings), group_id=settings.consumer_group,
                                 auto_offset_reset="earliest", enable_auto_commit=True,

@@ -154,14 +154,14 @@ def measure_serve(items: list[Any], seconds: float, settings: Any, single_in_fli
 
 def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0, soak: bool = False) -> dict[str, Any]:
     """Measure the rows for ``seconds`` each (10× with ``soak``); print them and the ratios."""
-    from serving.pipeline import Pipeline
+    from serving.pipeline import load_pipeline
 
     seconds = seconds * 10 if soak else seconds
     cpus = os.cpu_count() or 1
     single_in_flight = settings.kafka_partitions
     items = workload(settings.datasets)
     print(f"moodstream bench serve — {len(items)} MVSA test posts, batch {BATCH}, {seconds:.0f}s per row, {cpus} CPUs")
-    pipe = Pipeline.load(settings)
+    pipe = load_pipeline(settings)
     limits = [measure_limit(items, seconds / 2, pipe, 1)]
     if cpus > 1:
         limits.append(measure_limit(items, seconds / 2, pipe, cpus, give_up_after_s=1.5 * limits[0]["p50_ms"] / 1e3))

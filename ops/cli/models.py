@@ -146,7 +146,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Classify one post in-process and print its Prediction as JSON."""
         from moodstream.types import ClassifyItem, ItemError
-        from serving.pipeline import Pipeline
+        from serving.pipeline import load_pipeline
 
         if not (text and text.strip()) and image is None:
             fail("give --text, --image or both")
@@ -154,7 +154,7 @@ def register(app: typer.Typer) -> None:
             fail(f"image file {image} does not exist")
         item = ClassifyItem(post_id=post_id, created_at=datetime.now(UTC), text=text,
                             image=image.read_bytes() if image is not None else None)
-        result = Pipeline.load().classify([item])[0]
+        result = load_pipeline(get_settings()).classify([item])[0]
         if isinstance(result, ItemError):
             fail(f"{result.stage}: {result.reason}")
         typer.echo(json.dumps(json.loads(result.model_dump_json()), indent=2))

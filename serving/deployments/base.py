@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from moodstream.config import Settings, get_settings
+from moodstream.config import Settings
 from moodstream.types import ItemError
 from serving.device import configure_torch, select_device
 from serving.serve_metrics import BatchMeta
@@ -29,17 +28,15 @@ def total_items(requests: Sequence[Sequence[Any]]) -> int:
     return sum(len(r) for r in requests)
 
 
-def settings_from(config: dict[str, Any] | None) -> Settings:
-    """The replica's settings: the app's serving settings on top of the environment.
+# ``@serve.batch`` needs numbers when the class is defined; each replica sets its own from settings at start.
+DEFAULT_MAX_BATCH: int = Settings.model_fields["serve_max_batch_size"].default
+DEFAULT_BATCH_WAIT_S: float = Settings.model_fields["serve_batch_wait_s"].default
 
-    They are also exported as ``MOODSTREAM_*`` variables of the replica process, so model code that reads
-    ``get_settings()`` sees the same values as the driver that built the app.
-    """
-    config = {k: v for k, v in (config or {}).items() if v is not None}
-    for key, value in config.items():
-        os.environ[f"MOODSTREAM_{key.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
-    get_settings.cache_clear()
-    return Settings(**config)
+
+def settings_from(config: dict[str, Any] | None) -> Settings:
+    """The replica's settings: the app's serving settings (from the driver that built the app) over the
+    replica's environment. The models get plain values from them (``ModelConfig``), never settings."""
+    return Settings(**{k: v for k, v in (config or {}).items() if v is not None})
 
 
 class ModelReplica:

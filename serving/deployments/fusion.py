@@ -6,12 +6,10 @@ from typing import Any
 
 from ray import serve
 
-from moodstream.config import get_settings
 from moodstream.types import ModalityResult
-from serving.deployments.base import ModelReplica, total_items
+from serving.deployments.base import DEFAULT_BATCH_WAIT_S, DEFAULT_MAX_BATCH, ModelReplica, total_items
 from serving.serve_metrics import BatchMeta
 
-_defaults = get_settings()
 Pair = tuple[ModalityResult | None, ModalityResult | None]
 
 
@@ -33,7 +31,7 @@ class FusionDeployment(ModelReplica):
     def status(self) -> dict[str, Any]:
         return {**super().status(), "strategy": self.model.strategy if self.model is not None else None}
 
-    @serve.batch(max_batch_size=_defaults.serve_max_batch_size, batch_wait_timeout_s=_defaults.serve_batch_wait_s,
+    @serve.batch(max_batch_size=DEFAULT_MAX_BATCH, batch_wait_timeout_s=DEFAULT_BATCH_WAIT_S,
                  batch_size_fn=total_items)
     async def predict(self, items: list[list[Pair]]) -> list[tuple[list[Any], BatchMeta | None]]:
         """Pairs → one (sentiment probs, emotion probs) each, plus the batch's meta on its first request."""

@@ -6,11 +6,8 @@ from typing import Any
 
 from ray import serve
 
-from moodstream.config import get_settings
-from serving.deployments.base import ModelReplica, total_items
+from serving.deployments.base import DEFAULT_BATCH_WAIT_S, DEFAULT_MAX_BATCH, ModelReplica, total_items
 from serving.serve_metrics import BatchMeta
-
-_defaults = get_settings()
 
 
 @serve.deployment(name="TextModel")
@@ -29,7 +26,7 @@ class TextDeployment(ModelReplica):
     def _infer(self, items: list[str]) -> list[Any]:
         return self.model.predict(items)
 
-    @serve.batch(max_batch_size=_defaults.serve_max_batch_size, batch_wait_timeout_s=_defaults.serve_batch_wait_s,
+    @serve.batch(max_batch_size=DEFAULT_MAX_BATCH, batch_wait_timeout_s=DEFAULT_BATCH_WAIT_S,
                  batch_size_fn=total_items)
     async def predict(self, items: list[list[str]]) -> list[tuple[list[Any], BatchMeta | None]]:
         """Captions → one ``ModalityResult`` (or ``ItemError``) each, plus the batch's meta on its first request."""

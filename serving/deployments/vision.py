@@ -6,11 +6,9 @@ from typing import Any
 
 from ray import serve
 
-from moodstream.config import get_settings
-from serving.deployments.base import ModelReplica, total_items
+from serving.deployments.base import DEFAULT_BATCH_WAIT_S, DEFAULT_MAX_BATCH, ModelReplica, total_items
+from serving.model_config import ModelConfig
 from serving.serve_metrics import BatchMeta
-
-_defaults = get_settings()
 
 
 @serve.deployment(name="VisionModel")
@@ -22,12 +20,14 @@ class VisionDeployment(ModelReplica):
     def _load(self) -> Any:
         from serving.vision_model import VisionModel
 
-        return VisionModel.load(pack_dir=self.settings.model_dir, device=self.device)
+        c = ModelConfig.from_settings(self.settings)
+        return VisionModel.load(pack_dir=c.pack_dir, device=self.device, backbone=c.vision_backbone,
+                                max_bytes=c.image_max_bytes, max_pixels=c.image_max_pixels)
 
     def _infer(self, items: list[bytes]) -> list[Any]:
         return self.model.predict(items)
 
-    @serve.batch(max_batch_size=_defaults.serve_max_batch_size, batch_wait_timeout_s=_defaults.serve_batch_wait_s,
+    @serve.batch(max_batch_size=DEFAULT_MAX_BATCH, batch_wait_timeout_s=DEFAULT_BATCH_WAIT_S,
                  batch_size_fn=total_items)
     async def predict(self, items: list[list[bytes]]) -> list[tuple[list[Any], BatchMeta | None]]:
         """Images → one ``ModalityResult`` or ``ItemError`` (corrupt, too large...) each, plus the batch's meta."""

@@ -49,12 +49,12 @@ def test_mixed_batch_keeps_order_and_isolates_bad_items(served, face_jpeg: bytes
 
 def test_batch_larger_than_a_model_batch_matches_the_in_process_pipeline(served, mvsa_posts) -> None:
     """40 posts (> max_batch_size 32) through Serve equal the in-process Pipeline, item for item."""
-    from serving.pipeline import Pipeline
+    from serving.pipeline import load_pipeline
 
     items = [_item(pid, text=text, image=img) for pid, text, img in mvsa_posts]
     assert len(items) > served.settings.serve_max_batch_size
     out = served.handle.classify_batch.remote(items).result(timeout_s=300)
-    ref = Pipeline.load(served.settings).classify(items)
+    ref = load_pipeline(served.settings).classify(items)
     assert [getattr(r, "post_id", None) for r in out] == [getattr(r, "post_id", None) for r in ref]
     for got, want in zip(out, ref, strict=True):
         assert type(got) is type(want)

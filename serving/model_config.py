@@ -1,0 +1,33 @@
+"""What the models need from the settings, as plain values: built once at an entry point and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from moodstream.config import Settings
+from serving.encoders import DEFAULT_MAX_TOKENS
+from serving.image_decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """The pack and the models to load, where to run them, and the input limits. Defaults: the packaged pack."""
+
+    pack_dir: Path | None = None
+    text_encoder: str | None = None  # hub id or local dir; None: the pack's encoder
+    vision_backbone: str | None = None  # local .pth; None: the packaged MobileNetV2
+    fusion_strategy: str | None = None  # None: the pack's default
+    device: str = "auto"
+    torch_threads: int | None = None
+    text_max_tokens: int = DEFAULT_MAX_TOKENS
+    image_max_bytes: int = DEFAULT_MAX_BYTES
+    image_max_pixels: int = DEFAULT_MAX_PIXELS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelConfig:
+        return cls(pack_dir=settings.model_dir, text_encoder=settings.text_model,
+                   vision_backbone=settings.vision_model, fusion_strategy=settings.fusion_strategy,
+                   device=settings.device, torch_threads=settings.torch_threads,
+                   text_max_tokens=settings.text_max_tokens, image_max_bytes=settings.image_max_bytes,
+                   image_max_pixels=settings.image_max_pixels)
