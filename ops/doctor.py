@@ -63,14 +63,15 @@ def check_broker(s: Settings) -> Check:
 
 
 def check_database(s: Settings) -> Check:
-    """Connect, run ``SELECT 1`` and report the schema revision."""
-    from sqlalchemy import create_engine, inspect, text
+    """Connect with storage's own engine and report the schema revision against the code's head."""
+    from sqlalchemy.engine import make_url
+
+    from storage.engine import make_engine, ping
+    from storage.migrate import current_revision, head_revision
 
     url = s.database_url
     shown = mask_url(url)
     if url.startswith("sqlite"):
-        from sqlalchemy.engine import make_url
-
         db = make_url(url).database
         if db and db != ":memory:" and not Path(db).exists():
             parent = Path(db).resolve().parent
@@ -78,18 +79,21 @@ def check_database(s: Settings) -> Check:
                 return Check("database", False, f"{shown}: directory {parent} does not exist")
             return Check("database", True, f"{shown}: file will be created on first start")
     try:
-        connect_args = {"connect_timeout": int(TIMEOUT_S)} if url.startswith("postgresql") else {}
-        engine = create_engine(url, connect_args=connect_args)
-        with engine.connect() as c:
-            c.execute(text("SELECT 1"))
-            tables = set(inspect(c).get_table_names())
-            rev = None
-            if "alembic_version" in tables:
-                rev = c.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        engine.dispose()
+        engine = make_engine(url, settings=s)
+        try:
+            ping(engine)
+            rev = current_revision(engine=engine)
+        finally:
+            engine.dispose()
     except Exception as e:
         return Check("database", False, f"cannot connect to {shown}: {_first_line(e)}")
-    state = f"schema at revision {rev}" if rev else "reachable; schema not created yet (created on first start)"
+    head = head_revision()
+    if not rev:
+        state = "reachable; schema not created yet (created on first start)"
+    elif rev == head:
+        state = f"schema at revision {rev} (current)"
+    else:
+        state = f"schema at revision {rev}; this code migrates it to {head} on start"
     return Check("database", True, f"{shown}: {state}")
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import random
 import time
 from typing import Any, Protocol
 
@@ -18,6 +17,7 @@ from moodstream.config import Settings
 from moodstream.schema import Prediction, WireItem
 from moodstream.types import ClassifyItem, ItemError
 from streams import metrics
+from streams.retry import backoff_delays
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +136,11 @@ class RetryingClient:
         last: BaseException | None = None
         started = time.monotonic()
         attempt = 0
+        delays = backoff_delays(self.base_delay_s, self.max_delay_s)
         while True:
             if attempt:
                 metrics.classify_retries.inc()
-                delay = min(self.max_delay_s, self.base_delay_s * 2 ** min(attempt - 1, 16))
-                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                await asyncio.sleep(next(delays))
             attempt += 1
             try:
                 out = await self.inner.classify(items)

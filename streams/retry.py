@@ -1,18 +1,18 @@
-"""Capped exponential backoff for dependencies that must come back (database, broker): retry until it works."""
+"""Capped exponential backoff: the delays, and a loop for dependencies that must come back (database, broker)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def backoff_delays(base_s: float = 0.2, cap_s: float = 30.0):
+def backoff_delays(base_s: float = 0.2, cap_s: float = 30.0) -> Iterator[float]:
     """0.2, 0.4, 0.8, ... seconds, capped, with +-25% jitter (infinite)."""
     delay = base_s
     while True:
