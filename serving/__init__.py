@@ -1,1 +1,1 @@
-"""moodstream serving."""
+"""The runtime models (text, vision, fusion), the model pack and the Ray Serve application with its HTTP API."""
