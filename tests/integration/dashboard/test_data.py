@@ -52,13 +52,10 @@ def test_postgres_reads_are_never_prepared(pg_url: str, seedlib) -> None:
 
 
 def test_down_database_is_one_line_without_password(monkeypatch: pytest.MonkeyPatch) -> None:
-    import socket
-
     from moodstream.config import get_settings
+    from ops.localhost import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     monkeypatch.setenv("MOODSTREAM_DATABASE_URL", f"postgresql+psycopg://u:hunter2@127.0.0.1:{port}/x")
     get_settings.cache_clear()
     try:

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from moodstream.config import Settings
+from ops.localhost import free_port
 from storage.engine import DatabaseUnavailable, make_engine, normalize_url, ping, transaction
 
 pytestmark = pytest.mark.integration
 
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_sqlite_pragmas(sqlite_url: str) -> None:
@@ -85,7 +79,7 @@ def test_postgres_sslmode_is_passed_through(pg_url: str) -> None:
 
 
 def test_unreachable_postgres_is_one_masked_line() -> None:
-    url = f"postgresql+psycopg://moody:s3cret-pw@127.0.0.1:{_closed_port()}/nope"
+    url = f"postgresql+psycopg://moody:s3cret-pw@127.0.0.1:{free_port()}/nope"
     engine = make_engine(url, settings=Settings())
     with pytest.raises(DatabaseUnavailable) as err, transaction(engine):
         pass

@@ -99,13 +99,10 @@ def test_concurrent_upgrades(db_url: str) -> None:
 
 
 def test_upgrade_of_unreachable_database_is_one_clear_line() -> None:
-    import socket
-
+    from ops.localhost import free_port
     from storage.engine import DatabaseUnavailable
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with pytest.raises(DatabaseUnavailable) as err:
         upgrade(f"postgresql://moody:hunter2@127.0.0.1:{port}/x")
     assert "hunter2" not in str(err.value) and "\n" not in str(err.value) and f":{port}/x" in str(err.value)
