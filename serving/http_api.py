@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -216,33 +217,35 @@ async def classify(request: Request, ingress: Ingress) -> Response:
 @api.post("/classify/items", responses=_RESPONSES, response_model=None)
 async def classify_items(items: list[WireItem], ingress: Ingress) -> Response:
     """Classify posts a stream worker has already validated (``WireItem``s): a list in, a list out, in order."""
-    if not items:
-        return error(400, "empty list; send at least one item")
-    if len(items) > MAX_POSTS_PER_REQUEST:
-        return error(413, f"at most {MAX_POSTS_PER_REQUEST} items per request")
-    batch: list[ClassifyItem | ItemError] = []
-    for wire in items:
+
+    def item(wire: WireItem) -> ClassifyItem | ItemError:
         try:
-            batch.append(wire.item())
+            return wire.item()
         except ValueError as e:
-            batch.append(ItemError(str(e), stage="validate"))
-    results = await ingress.classify_items(batch, api="http")
-    return JSONResponse([result_json(r, w.post_id) for r, w in zip(results, items, strict=True)])
+            return ItemError(str(e), stage="validate")
+
+    return await _classify_many(items, item, lambda w: w.post_id, "item", ingress)
 
 
 async def _classify_list(objs: list[Any], ingress: Any) -> Response:
-    if not objs:
-        return error(400, "empty list; send at least one post")
-    if len(objs) > MAX_POSTS_PER_REQUEST:
-        return error(413, f"at most {MAX_POSTS_PER_REQUEST} posts per request")
-    items: list[ClassifyItem | ItemError] = []
-    for obj in objs:
+    def item(obj: Any) -> ClassifyItem | ItemError:
         try:
-            items.append(item_from_post(parse_post(obj if isinstance(obj, dict) else json.dumps(obj))))
+            return item_from_post(parse_post(obj if isinstance(obj, dict) else json.dumps(obj)))
         except PostError as e:
-            items.append(ItemError(e.reason, stage="validate"))
-    results = await ingress.classify_items(items, api="http")
-    return JSONResponse([result_json(r, _post_id(o)) for r, o in zip(results, objs, strict=True)])
+            return ItemError(e.reason, stage="validate")
+
+    return await _classify_many(objs, item, _post_id, "post", ingress)
+
+
+async def _classify_many(inputs: list[Any], to_item: Callable[[Any], ClassifyItem | ItemError],
+                         post_id: Callable[[Any], str | None], noun: str, ingress: Any) -> Response:
+    """A list body: each input made an item (or its error), one classifier call, one slot per input, in order."""
+    if not inputs:
+        return error(400, f"empty list; send at least one {noun}")
+    if len(inputs) > MAX_POSTS_PER_REQUEST:
+        return error(413, f"at most {MAX_POSTS_PER_REQUEST} {noun}s per request")
+    results = await ingress.classify_items([to_item(x) for x in inputs], api="http")
+    return JSONResponse([result_json(r, post_id(x)) for r, x in zip(results, inputs, strict=True)])
 
 
 async def _classify_form(request: Request, ingress: Any) -> Response:
