@@ -91,7 +91,7 @@ def test_redirects_to_internal_addresses_refused(hostile_server: str, fake_publi
 
 
 def fetch_ok_body() -> bytes:
-    import hostile
+    from testkit import hostile
 
     return hostile.images()["jpeg"]
 
