@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from moodstream.config import get_settings
 from ops.cli._common import console, fail
 
 
-def load_object(spec: str) -> Any:
+def load_object(spec: str, settings: Any = None) -> Any:
     """``module:attr`` or ``path/to/file.py:attr``; a class or factory is called (with settings if it takes any)."""
     mod_name, _, attr = spec.partition(":")
     if not attr:
@@ -31,7 +32,13 @@ def load_object(spec: str) -> Any:
     else:
         module = importlib.import_module(mod_name)
     obj = getattr(module, attr)
-    return obj() if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "classify")) else obj
+    if not (isinstance(obj, type) or (callable(obj) and not hasattr(obj, "classify"))):
+        return obj
+    try:
+        takes_settings = bool(inspect.signature(obj).parameters)
+    except (TypeError, ValueError):  # no signature to read (a builtin): call it bare
+        takes_settings = False
+    return obj(settings) if takes_settings and settings is not None else obj()
 
 
 def register(app: typer.Typer) -> None:
@@ -58,7 +65,7 @@ def register(app: typer.Typer) -> None:
             classifier = "inprocess"
         try:
             prepare(settings, migrate=not no_migrate)
-            obj = load_object(model) if model else None
+            obj = load_object(model, settings) if model else None
             app_ = build_worker_app(settings, classifier, obj)
         except Exception as e:
             fail(f"worker cannot start: {type(e).__name__}: {e}")
