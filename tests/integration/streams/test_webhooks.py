@@ -116,3 +116,43 @@ def test_a_delivery_that_keeps_failing_is_kept_with_its_last_error(engine) -> No
     assert (row["state"], row["attempts"]) == ("failed", 3)
     assert row["last_error"].startswith("RuntimeError: HTTP 500")
     assert len(received) == 3
+
+
+def test_a_real_worker_delivers_its_alert_once_the_receiver_comes_back(stream_env, worker_factory, db) -> None:
+    """Posts whose windows are already closed: four happy windows of #launch, then an angry one. The worker raises
+    one alert; its webhook is refused while the receiver is down, retried, and arrives once it is back."""
+    from datetime import timedelta
+
+    from moodstream.clock import window_start
+    from testkit.stream_helpers import publish, rows, wait_for
+
+    receiver = WebhookReceiver()  # down at first
+    env = {**stream_env, "MOODSTREAM_ALERT_MIN_VOLUME": "3", "MOODSTREAM_ALERT_WEBHOOK_URL": receiver.url,
+           "MOODSTREAM_ALERT_WEBHOOK_FORMAT": "slack", "MOODSTREAM_ALERT_WEBHOOK_SECRET": "hush",
+           "MOODSTREAM_ALERT_WEBHOOK_RETRY_MAX_S": "1"}
+    first = window_start(datetime.now(UTC), 60) - timedelta(minutes=10)
+    happy, angry = "I love this, what a wonderful happy day! #launch", "This is awful, I hate it, so angry #launch"
+    posts = [{"id": f"w{w}-{i}", "created_at": (first + timedelta(minutes=w, seconds=5 + i)).isoformat(),
+              "text": happy if w < 4 else angry} for w in range(5) for i in range(4)]
+    def states() -> list[str]:
+        try:
+            return [r[0] for r in rows(db, "select state from alert_deliveries")]
+        except Exception:  # the worker has not migrated the database yet
+            return []
+
+    worker = worker_factory(env)
+    publish(env, posts)
+    try:
+        wait_for(lambda: "retrying" in states(), 120, lambda: f"a failed delivery\n{worker.tail()}", worker=worker)
+        receiver.start()
+        wait_for(lambda: states() == ["delivered"], 60,
+                 lambda: f"the delivery\n{rows(db, 'select * from alert_deliveries')}\n{worker.tail()}",
+                 worker=worker)
+    finally:
+        receiver.stop()
+    (alert_id, attempts, err), = rows(db, "select alert_id, attempts, last_error from alert_deliveries")
+    assert alert_id.startswith("launch:") and attempts >= 2 and err is None
+    assert len(receiver.received) == 1
+    msg = receiver.received[0]
+    assert msg["headers"]["X-Moodstream-Secret"] == "hush"
+    assert "#launch turned negative" in msg["json"]["text"]
