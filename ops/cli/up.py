@@ -16,6 +16,8 @@ def register(app: typer.Typer) -> None:
     @app.command("up")
     def up(
         replay: Path | None = typer.Option(None, "--replay", help="JSONL file or MVSA-layout folder to publish"),
+        synthetic: bool = typer.Option(False, "--synthetic",
+                                       help="publish the synthetic feed instead of the demo feed of real photos"),
         rate: float = typer.Option(5.0, help="posts per second of the publisher (0 = as fast as possible)"),
         dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="start the dashboard"),
         publisher: bool = typer.Option(True, "--publisher/--no-publisher", help="start the publisher"),
@@ -28,8 +30,8 @@ def register(app: typer.Typer) -> None:
         from ops.launcher import Stack, StartupError
 
         s = get_settings()
-        stack = Stack(settings=s, run_dir=run_dir, replay=replay, rate=rate, with_dashboard=dashboard,
-                      with_publisher=publisher)
+        stack = Stack(settings=s, run_dir=run_dir, replay=replay, synthetic=synthetic, rate=rate,
+                      with_dashboard=dashboard, with_publisher=publisher)
 
         def on_signal(*_: object) -> None:
             stack.stopping.set()
