@@ -4,12 +4,14 @@ JSONL, an MVSA-layout directory, or the synthetic feed (tests and benchmarks).""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import typer
 
 from moodstream.config import get_settings
 from ops.cli._common import console, fail
+from ops.progress import duration
 
 NO_BROKER = ("MOODSTREAM_KAFKA_BROKERS is not set. Start a broker with 'moodstream broker' (it prints the "
              "address) and run: export MOODSTREAM_KAFKA_BROKERS=127.0.0.1:9092")
@@ -69,10 +71,13 @@ def register(app: typer.Typer) -> None:
 
             items = (p.post for p in SyntheticFeed(count, seed=seed).posts())
             total, stamp = count, True
+        started = time.monotonic()
         try:
             sent = asyncio.run(run_publish(items, aiokafka_config(settings), topic, rate=rate, total=total,
                                            progress=progress, stamp=stamp))
         except Exception as e:  # broker unreachable, topic errors, a bad CSV row...
             fail(f"publishing to {settings.kafka_brokers} failed: {type(e).__name__}: {e}")
             return
-        console.print(f"[green]published {sent} posts[/] to [bold]{topic}[/] on {settings.kafka_brokers}")
+        took = time.monotonic() - started
+        console.print(f"[green]published {sent} posts[/] to [bold]{topic}[/] on {settings.kafka_brokers} in "
+                      f"{duration(took)} ({sent / max(took, 1e-9):.1f} posts/s)", highlight=False)
