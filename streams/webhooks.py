@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from moodstream.config import Settings
 from storage.outbox import claim_due, mark_delivered, mark_failed
+from streams import metrics
 from streams.retry import backoff_delays
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,9 @@ class DeliveryLoop:
             due = await asyncio.to_thread(claim_due, self.engine, SINK, datetime.now(UTC), limit=self.batch,
                                           lease_s=self.lease_s)
             for item in due:
-                counts[await self._deliver(item)] += 1
+                outcome = await self._deliver(item)
+                counts[outcome] += 1
+                metrics.alert_deliveries.labels(outcome).inc()
         return counts
 
     async def _deliver(self, item: dict[str, Any]) -> str:
