@@ -122,6 +122,19 @@ class Settings(BaseSettings):
     alert_min_volume: int = Field(10, ge=1, description="posts a window needs before it can alert")
     alert_baseline_windows: int = Field(10, ge=1, description="trailing windows that make the baseline")
     alert_threshold: float = Field(0.4, gt=0, description="|mean score - baseline| that raises an alert")
+    alert_webhook_url: str | None = Field(None, description="POST every alert here (at least once); unset = no webhook")
+    alert_webhook_format: Literal["json", "slack"] = Field(
+        "json", description="json (the alert as JSON) or slack (a Slack incoming-webhook message)"
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        None, description="sent in the secret header with every POST (secret)"
+    )
+    alert_webhook_secret_header: str = Field("X-Moodstream-Secret", description="header that carries the secret")
+    alert_webhook_timeout_s: float = Field(5.0, gt=0, description="time limit of one webhook POST")
+    alert_webhook_max_attempts: int = Field(
+        20, ge=1, description="attempts before a delivery is kept as failed (with its last error)"
+    )
+    alert_webhook_retry_max_s: float = Field(300.0, gt=0, description="cap of the exponential backoff between attempts")
     db_retry_max_s: float = Field(30.0, gt=0, description="cap of the DB retry backoff")
 
     # --- Input limits -----------------------------------------------------------------------------
@@ -145,7 +158,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_json: bool = Field(False, description="structured JSON log lines")
 
-    @field_validator("kafka_brokers", "redis_url", "ray_address", "serve_url", "database_readonly_url", mode="before")
+    @field_validator("kafka_brokers", "redis_url", "ray_address", "serve_url", "database_readonly_url",
+                     "alert_webhook_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v

@@ -20,6 +20,15 @@ from ops.localhost import die_with_parent, free_port, port_open
 
 log = logging.getLogger(__name__)
 
+# What a librdkafka consumer (confluent-kafka, kcat builds that can parse Tansu's answers, ...) needs against the
+# embedded broker. Tansu holds a consumer-group join for the joining member's whole rebalance timeout, which
+# librdkafka sets to ``max.poll.interval.ms`` (default 300000: a join can wait up to 5 minutes; measured here, a new
+# one-member group joined after 24 s with librdkafka's defaults); with 6000 the join completes in about 3 s.
+# librdkafka requires ``session.timeout.ms`` <= ``max.poll.interval.ms``.
+# Producers need nothing special. The README ("Kafka clients") repeats this.
+LIBRDKAFKA_CONSUMER_SETTINGS: dict[str, int] = {"max.poll.interval.ms": 6000, "session.timeout.ms": 6000}
+TANSU_CLUSTER_PREFIX = "tansu"  # Tansu reports cluster id "tansu_cluster" unless told otherwise
+
 
 class BrokerError(RuntimeError):
     """The embedded broker could not be started or reached."""

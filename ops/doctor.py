@@ -16,11 +16,19 @@ TIMEOUT_S = 3.0
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """The state of one component: ``ok`` or not, with a one-line ``detail``."""
+    """The state of one component: ``ok`` or not, with a one-line ``detail``; ``warning`` when it works but a person
+    should know something about it."""
 
     component: str
     ok: bool
     detail: str
+    warning: str | None = None
+
+
+EMBEDDED_BROKER_WARNING = (
+    "this is the embedded Tansu broker (one machine, in memory: a restart loses every message). librdkafka "
+    "consumers (confluent-kafka) need max.poll.interval.ms=6000 and session.timeout.ms=6000 or a group join can "
+    "wait up to 5 min; Debian's kcat cannot talk to it. See README 'Kafka clients'.")
 
 
 def _first_line(e: BaseException) -> str:
@@ -36,11 +44,12 @@ def check_broker(s: Settings) -> Check:
         from ops.broker import BrokerError, tansu_path
 
         try:
-            return Check("broker", True, f"embedded Tansu will be started ({tansu_path()})")
+            return Check("broker", True, f"embedded Tansu will be started ({tansu_path()})",
+                         EMBEDDED_BROKER_WARNING)
         except BrokerError as e:
             return Check("broker", False, str(e))
 
-    async def probe() -> list[str]:
+    async def probe() -> tuple[list[str], str]:
         from aiokafka.admin import AIOKafkaAdminClient
 
         from moodstream.kafka import aiokafka_config
@@ -48,18 +57,23 @@ def check_broker(s: Settings) -> Check:
         admin = AIOKafkaAdminClient(request_timeout_ms=int(TIMEOUT_S * 1000), **aiokafka_config(s))
         await asyncio.wait_for(admin.start(), TIMEOUT_S)
         try:
-            return list(await asyncio.wait_for(admin.list_topics(), TIMEOUT_S))
+            topics = list(await asyncio.wait_for(admin.list_topics(), TIMEOUT_S))
+            cluster = await asyncio.wait_for(admin.describe_cluster(), TIMEOUT_S)
+            return topics, str(cluster.get("cluster_id") or "")
         finally:
             await admin.close()
 
     try:
-        topics = asyncio.run(probe())
+        topics, cluster_id = asyncio.run(probe())
     except Exception as e:  # any client failure is a "down" verdict
         return Check("broker", False, f"cannot reach Kafka at {s.kafka_brokers}: {_first_line(e)}")
+    from ops.broker import TANSU_CLUSTER_PREFIX
+
+    warning = EMBEDDED_BROKER_WARNING if cluster_id.lower().startswith(TANSU_CLUSTER_PREFIX) else None
     missing = [t for t in s.topics.values() if t not in topics]
     if missing:
-        return Check("broker", True, f"{s.kafka_brokers} up; topics not created yet: {', '.join(missing)}")
-    return Check("broker", True, f"{s.kafka_brokers} up; all {len(s.topics)} topics present")
+        return Check("broker", True, f"{s.kafka_brokers} up; topics not created yet: {', '.join(missing)}", warning)
+    return Check("broker", True, f"{s.kafka_brokers} up; all {len(s.topics)} topics present", warning)
 
 
 def check_database(s: Settings) -> Check:

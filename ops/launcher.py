@@ -85,6 +85,7 @@ class Stack:
     settings: Settings
     run_dir: Path
     replay: Path | None = None
+    synthetic: bool = False  # the synthetic feed instead of the demo feed (when there is no replay)
     rate: float = 5.0
     with_dashboard: bool = True
     with_publisher: bool = True
@@ -142,7 +143,8 @@ class Stack:
         if self.with_publisher:
             on_step("publisher")
             src = ["--jsonl", str(self.replay)] if self.replay and self.replay.is_file() else (
-                ["--mvsa", str(self.replay)] if self.replay else ["--synthetic", "--count", "1000000"])
+                ["--mvsa", str(self.replay)] if self.replay else
+                ["--synthetic" if self.synthetic else "--demo", "--count", "1000000"])
             self._spawn("publisher", ["publish", *src, "--rate", str(self.rate), "--no-progress"])
 
     def _spawn(self, name: str, args: list[str]) -> Child:

@@ -41,7 +41,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from moodstream.clock import as_utc, window_start
 from moodstream.labels import EMOTIONS, SENTIMENTS
 from storage import windowed as wd
-from storage.tables import AlertRow, DeadLetterRow, PostHashtagRow, PostRow, PredictionRow
+from storage.tables import AlertDeliveryRow, AlertRow, DeadLetterRow, PostHashtagRow, PostRow, PredictionRow
 
 Bucket = Literal["minute", "hour", "day"]
 Modality = Literal["fused", "text", "image"]
@@ -483,6 +483,18 @@ def alerts(conn: Connection, since: datetime, limit: int = 100) -> list[dict[str
     q = (select(a.id, a.hashtag, a.window_start, a.mean_score, a.baseline, a.delta, a.volume, a.direction,
                 a.raised_at)
          .where(a.raised_at >= _bound(since)).order_by(a.raised_at.desc(), a.id).limit(_limit(limit)))
+    return _rows(conn.execute(q))
+
+
+def alert_deliveries(conn: Connection, since: datetime, limit: int = 100) -> list[dict[str, Any]]:
+    """Webhook deliveries (the outbox) of the alerts raised since ``since``: state, attempts, last error; the most
+    recently updated first."""
+    a = AlertRow.__table__.c
+    d = AlertDeliveryRow.__table__.c
+    q = (select(d.alert_id, a.hashtag, a.direction, a.raised_at, d.sink, d.state, d.attempts, d.last_error,
+                d.next_attempt_at, d.delivered_at, d.updated_at)
+         .select_from(AlertDeliveryRow.__table__.join(AlertRow.__table__, a.id == d.alert_id))
+         .where(a.raised_at >= _bound(since)).order_by(d.updated_at.desc(), d.id.desc()).limit(_limit(limit)))
     return _rows(conn.execute(q))
 
 

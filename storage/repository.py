@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, delete, func, select
 from moodstream.clock import as_utc
 from moodstream.schema import DeadLetter
 from storage.engine import transaction
+from storage.outbox import enqueue
 from storage.records import PostRecord, hashtag_rows, post_row, prediction_row
 from storage.sqlutil import chunks, insert
 from storage.tables import AlertRow, DeadLetterRow, PostHashtagRow, PostRow, PredictionRow
@@ -120,8 +121,12 @@ def _as_dict(item: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
     return item.model_dump() if isinstance(item, BaseModel) else dict(item)
 
 
-def insert_alerts(engine: Engine, alerts: Iterable[BaseModel | Mapping[str, Any]]) -> int:
-    """Store alerts (dicts or models with ``AlertRow``'s fields); an id already stored is skipped. Returns new rows."""
+def insert_alerts(engine: Engine, alerts: Iterable[BaseModel | Mapping[str, Any]], sinks: Iterable[str] = ()) -> int:
+    """Store alerts (dicts or models with ``AlertRow``'s fields); an id already stored is skipped. Returns new rows.
+
+    For each new alert, one outbox row per sink in ``sinks`` (``storage.outbox``) is written in the same
+    transaction: an alert is stored with its deliveries or not at all.
+    """
     cols = {c.name for c in AlertRow.__table__.columns}
     rows: dict[str, dict[str, Any]] = {}
     for a in alerts:
@@ -131,8 +136,17 @@ def insert_alerts(engine: Engine, alerts: Iterable[BaseModel | Mapping[str, Any]
         rows.setdefault(d["id"], d)
     if not rows:
         return 0
+    sinks = list(sinks)
+    a = AlertRow.__table__
     with transaction(engine) as conn:
-        return _insert_ignore(conn, AlertRow.__table__, list(rows.values()), ["id"])
+        new = list(rows)
+        if sinks:
+            stored = set(conn.execute(select(a.c.id).where(a.c.id.in_(new))).scalars())
+            new = [i for i in new if i not in stored]
+        inserted = _insert_ignore(conn, a, list(rows.values()), ["id"])
+        if sinks and new:
+            enqueue(conn, new, sinks, datetime.now(UTC))
+        return inserted
 
 
 def source_key(item: DeadLetter) -> str:

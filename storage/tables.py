@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -222,6 +223,30 @@ class AlertRow(Base):
     raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
     __table_args__ = (Index("ix_alerts_raised_at", "raised_at"),)
+
+
+class AlertDeliveryRow(Base):
+    """The outbox: one row per alert and sink, written in the alert's own transaction; the delivery loop
+    (``streams.webhooks``) claims due rows, sends them and records the outcome (at least once)."""
+
+    __tablename__ = "alert_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(String(200), ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False)
+    sink: Mapped[str] = mapped_column(String(32), nullable=False)  # "webhook"
+    state: Mapped[str] = mapped_column(String(16), nullable=False)  # pending | retrying | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("alert_id", "sink"),
+        Index("ix_alert_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    )
 
 
 class DeadLetterRow(Base):

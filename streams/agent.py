@@ -18,6 +18,7 @@ from streams import metrics
 from streams.pipeline import Pipeline
 from streams.records import RawRecord
 from streams.retry import backoff_delays
+from streams.webhooks import DeliveryLoop
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,10 @@ def record_lag(app: faust.App, records: list[RawRecord]) -> None:
             metrics.consumer_lag.labels(topic, str(part)).set(max(0, hw - off - 1))
 
 
-def attach(app: faust.App, settings: Settings, pipeline: Pipeline, *, trend_flush_s: float = 5.0) -> Any:
-    """Register the posts agent, the trend-flush timer and ``/metrics`` on ``app``; returns the agent."""
+def attach(app: faust.App, settings: Settings, pipeline: Pipeline, *, trend_flush_s: float = 5.0,
+           deliveries: DeliveryLoop | None = None, delivery_poll_s: float = 1.0) -> Any:
+    """Register the posts agent, the trend-flush timer, the alert-delivery timer (when ``deliveries`` is given) and
+    ``/metrics`` on ``app``; returns the agent."""
     topic = posts_topic(app, settings)
 
     @app.agent(topic, name="classify_posts", concurrency=settings.worker_concurrency)
@@ -73,6 +76,14 @@ def attach(app: faust.App, settings: Settings, pipeline: Pipeline, *, trend_flus
                 await pipeline.trends.flush_closed()  # type: ignore[union-attr]
             except Exception:
                 log.exception("publishing closed trend windows failed; will retry")
+
+    if deliveries is not None:
+        @app.timer(interval=delivery_poll_s, name="deliver_alerts")
+        async def deliver_alerts() -> None:  # its own coroutine: a slow receiver never holds up a batch
+            try:
+                await deliveries.run_once()
+            except Exception:
+                log.exception("alert delivery pass failed; will retry")
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

@@ -43,11 +43,13 @@ def evaluate(row: dict[str, Any], baseline_scores: list[float], *, min_volume: i
 
 
 class AlertDetector:
-    """Checks closed per-hashtag windows; alerts go to the alerts table (idempotent id) and topic."""
+    """Checks closed per-hashtag windows; alerts go to the alerts table (idempotent id, with their outbox rows in
+    the same transaction) and topic."""
 
     def __init__(self, store: Store, outputs: Outputs, topic: str, *, window_s: int, baseline_windows: int,
-                 min_volume: int, threshold: float) -> None:
+                 min_volume: int, threshold: float, sinks: tuple[str, ...] = ()) -> None:
         self.store = store
+        self.sinks = sinks  # outbox rows written with each alert (e.g. "webhook"; see streams.webhooks)
         self.outputs = outputs
         self.topic = topic
         self.window_s = window_s
@@ -69,7 +71,8 @@ class AlertDetector:
             if alert:
                 out.append(alert)
         if out:
-            await self.store.write_alerts([{k: v for k, v in a.items() if k != "baseline_windows"} for a in out])
+            await self.store.write_alerts([{k: v for k, v in a.items() if k != "baseline_windows"} for a in out],
+                                          self.sinks)
             await self.outputs.send_many(self.topic, [(a["id"].encode(), json.dumps(a, default=str).encode())
                                                       for a in out])
             metrics.alerts.inc(len(out))

@@ -24,6 +24,8 @@ db_retries = Counter("moodstream_db_retries_total", "database writes retried", r
 classify_retries = Counter("moodstream_classify_retries_total", "classifier calls retried", registry=REGISTRY)
 cache_errors = Counter("moodstream_cache_errors_total", "cache operations that failed", registry=REGISTRY)
 alerts = Counter("moodstream_alerts_total", "sentiment-shift alerts raised", registry=REGISTRY)
+alert_deliveries = Counter("moodstream_alert_deliveries_total", "webhook delivery attempts of alerts, by outcome "
+                           "(delivered, retrying, failed)", ["outcome"], registry=REGISTRY)
 batch_size = Histogram("moodstream_batch_size", "messages per batch",
                        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=REGISTRY)
 batch_seconds = Histogram("moodstream_batch_seconds", "time to process one batch", registry=REGISTRY)

@@ -92,6 +92,7 @@ class Store:
         """Each (hashtag, window start)'s trailing window scores, newest first (one query for the batch)."""
         return await self._retry("database", trailing_scores, self.engine, keys, windows, window_s)
 
-    async def write_alerts(self, alerts: list[dict[str, Any]]) -> None:
+    async def write_alerts(self, alerts: list[dict[str, Any]], sinks: tuple[str, ...] = ()) -> None:
+        """Store alerts and (same transaction) one outbox row per new alert and sink."""
         if alerts:
-            await self._retry("database", insert_alerts, self.engine, alerts)
+            await self._retry("database", insert_alerts, self.engine, alerts, sinks)

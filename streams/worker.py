@@ -19,6 +19,8 @@ from streams.outputs import KafkaOutputs, max_message_bytes
 from streams.persist import Store
 from streams.pipeline import Pipeline
 from streams.trends import TrendTracker
+from streams.webhooks import SINK as WEBHOOK_SINK
+from streams.webhooks import make_delivery_loop
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,8 @@ def build_pipeline(settings: Settings, classifier: ClassifierClient, *, engine: 
     outputs = KafkaOutputs(aiokafka_config(settings), max_request_size=max_message_bytes(settings.image_max_bytes))
     detector = AlertDetector(store, outputs, settings.topic_alerts, window_s=settings.trend_window_s,
                              baseline_windows=settings.alert_baseline_windows, min_volume=settings.alert_min_volume,
-                             threshold=settings.alert_threshold)
+                             threshold=settings.alert_threshold,
+                             sinks=(WEBHOOK_SINK,) if settings.alert_webhook_url else ())
     grace = trend_grace_s if trend_grace_s is not None else settings.trend_grace_s
     trends = TrendTracker(store, outputs, settings.topic_trends, settings.trend_window_s, grace, detector)
     return Pipeline(settings, classifier=classifier, cache=make_cache(settings), fetcher=ImageFetcher(settings),
@@ -54,12 +57,15 @@ def build_worker_app(settings: Settings, classifier_kind: str | None = None, mod
     """The Faust app with the agent attached (no side effects until it runs)."""
     app = create_app(settings)
     pipeline = build_pipeline(settings, make_client(classifier_kind, settings, model))
-    attach(app, settings, pipeline)
+    deliveries = make_delivery_loop(settings, pipeline.store.engine)
+    attach(app, settings, pipeline, deliveries=deliveries)
 
     @app.on_before_shutdown.connect  # type: ignore[misc]
     async def _close(app: faust.App, **_: Any) -> None:
-        for closer in (pipeline.outputs.close, pipeline.fetcher.close, pipeline.cache.close,
-                       pipeline.classifier.close):
+        closers = [pipeline.outputs.close, pipeline.fetcher.close, pipeline.cache.close, pipeline.classifier.close]
+        if deliveries is not None:
+            closers.append(deliveries.sender.close)
+        for closer in closers:
             try:
                 await closer()
             except Exception as e:  # pragma: no cover - best effort on shutdown

@@ -24,6 +24,7 @@ import json
 import os
 import resource
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from ops.bench.procs import ProcessWatch, Sample
 from ops.bench.stack import BenchStack
 from ops.bench.worker_stats import scrape, summarise
 from ops.launcher import Child
+from ops.progress import duration
 
 TARGETS = {"moodstream_over_limit": 0.85, "moodstream_over_naive": 4.0, "reposts_over_moodstream": 1.7}
 HALF_LOAD_P99_TARGET_MS = 1500.0
@@ -145,8 +147,17 @@ def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
     return round(a["posts_per_s"] / b["posts_per_s"], 3)
 
 
+_T0 = [time.monotonic()]
+
+
+def _stage(line: str, flush: bool = True) -> None:
+    """A numbered stage line with the time since the benchmark started."""
+    print(f"{line}  (at {duration(time.monotonic() - _T0[0])})", flush=flush)
+
+
 def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0, soak: bool = False) -> dict[str, Any]:
     """Run every row (or the soak), print the table and ratios, write ``json_path``."""
+    _T0[0] = time.monotonic()
     cpus = os.cpu_count() or 1
     warm = min(10.0, max(3.0, seconds / 4))
     window = 2 * settings.stream_batch_max * settings.worker_concurrency
@@ -166,7 +177,7 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
     if not soak and "limit" in wanted:
         from ops.bench.limit_procs import measure_limit_processes
 
-        print("[1/5] limit: models in-process on batches of 32 ...", flush=True)
+        _stage("[1/5] limit: models in-process on batches of 32 ...", flush=True)
         rows["limit"] = _limit(settings, min(seconds / 2, 30.0))
         naive_threads = naive_threads or rows["limit"]["torch_threads"]
         print(f"    {rows['limit']['posts_per_s']:.1f} posts/s (threads: {rows['limit']['by_threads']})", flush=True)
@@ -181,7 +192,7 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
         watch = ProcessWatch(lambda: workers, stack.broker.proc.pid if stack.broker and stack.broker.proc else None)
         watch.start()
         if not soak and "naive" in wanted:
-            print("[2/5] naive peer ...", flush=True)
+            _stage("[2/5] naive peer ...", flush=True)
             naive = stack.start_naive(naive_threads)
             workers.add(naive.proc.pid)
 
@@ -194,7 +205,7 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
             rows["naive"] = asyncio.run(_session(s, stack.dsn, naive_row))
             naive.stop(30.0)
             workers.discard(naive.proc.pid)
-        print(f"[{'3/5' if not soak else '1/2'}] starting Ray Serve and the worker ...", flush=True)
+        _stage(f"[{'3/5' if not soak else '1/2'}] starting Ray Serve and the worker ...", flush=True)
         result["config"]["serve"] = stack.start_serve(cpus)
         worker = stack.start_worker()
         workers.add(worker.proc.pid)
@@ -249,15 +260,15 @@ async def _stack_rows(producer: Any, log: CommitLog, s: Settings, content: Conte
               f"batches of {w.get('mean_batch_size')}, ms/batch by stage {w.get('stage_ms_per_batch')}", flush=True)
         return r
 
-    print("[4/5] moodstream ...", flush=True)
+    _stage("[4/5] moodstream ...", flush=True)
     rows["moodstream"] = await row("moodstream", fresh(content, "ms"), Load(window=window))
     if "reposts" in wanted:
-        print("[4/5] reposts ...", flush=True)
+        _stage("[4/5] reposts ...", flush=True)
         rows["reposts"] = await row("reposts", with_reposts(fresh(content, "rp"), "rp", lag=2 * window),
                                     Load(window=window))
     if "half_load" in wanted:
         rate = max(0.5, rows["moodstream"]["posts_per_s"] / 2)
-        print(f"[5/5] half load ({rate:.1f} posts/s) ...", flush=True)
+        _stage(f"[5/5] half load ({rate:.1f} posts/s) ...", flush=True)
         rows["half_load"] = await row("half_load", fresh(content, "hl"), Load(rate=rate))
 
 
@@ -271,7 +282,7 @@ async def _soak(producer: Any, log: CommitLog, s: Settings, content: Content, wi
             print(f"    worker RSS at {label}: {rss[label]:.1f} MB", flush=True)
         return record
 
-    print(f"[2/2] soak: full load for {seconds:.0f}s ...", flush=True)
+    _stage(f"[2/2] soak: full load for {seconds:.0f}s ...", flush=True)
     r = await drive(producer, s.topic_posts, fresh(content, "sk"), log, Load(window=window), warm_s=warm,
                     seconds=seconds, on_begin=watch.begin, marks={SOAK_MARK_S: mark("1min"), seconds: mark("end")},
                     alive=_alive(worker), label="soak")

@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from moodstream.config import get_settings
-from ops.cli._common import fail
+from ops.cli._common import console, fail
+from ops.progress import Stages
 
 BENCHES = ("models", "serve", "e2e")
 
@@ -29,4 +30,5 @@ def register(app: typer.Typer) -> None:
             from ops.bench.serve import run
         else:
             from ops.bench.e2e import run
-        run(get_settings(), json_path=json_out, seconds=seconds, soak=soak)
+        with Stages(console).step(f"bench {what}", "stage lines and figures follow"):
+            run(get_settings(), json_path=json_out, seconds=seconds, soak=soak)

@@ -19,5 +19,7 @@ def register(app: typer.Typer) -> None:
         for c in checks:
             mark = "[green]ok  [/]" if c.ok else "[red]FAIL[/]"
             console.print(f"{mark} {c.component:<{width}}  {c.detail}", highlight=False, soft_wrap=True)
+            if c.warning:
+                console.print(f"[yellow]warn[/] {c.component:<{width}}  {c.warning}", highlight=False, soft_wrap=True)
         if not all(c.ok for c in checks):
             raise typer.Exit(1)

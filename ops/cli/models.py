@@ -12,6 +12,7 @@ import typer
 
 from moodstream.config import get_settings
 from ops.cli._common import console, fail
+from ops.progress import Stages
 
 PARTS = ("text", "vision", "fusion")
 
@@ -101,7 +102,9 @@ def register(app: typer.Typer) -> None:
         if not data.is_dir():
             fail(f"data folder {data} does not exist")
         _threads()
-        train(what, data, out, seed, limit, mode, quiet)
+        stages = Stages(console)
+        with stages.step(f"train {what}", f"data {data} → pack {out}"):
+            train(what, data, out, seed, limit, mode, quiet)
 
     @app.command("eval")
     def eval_cmd(
@@ -126,11 +129,15 @@ def register(app: typer.Typer) -> None:
         if not data.is_dir():
             fail(f"data folder {data} does not exist")
         _threads()
-        result = evaluate(dataset, data, split, pack_dir=model_dir, progress=not quiet)
-        if json_out is not None:
-            write_json(result, json_out)
-        if report is not None:
-            write_report(result, report)
+        stages = Stages(console)
+        with stages.step(f"evaluate {dataset} {split}", f"pack {model_dir or 'packaged'}, data {data}"):
+            result = evaluate(dataset, data, split, pack_dir=model_dir, progress=not quiet)
+        if json_out is not None or report is not None:
+            with stages.step("write results", ", ".join(str(p) for p in (json_out, report) if p is not None)):
+                if json_out is not None:
+                    write_json(result, json_out)
+                if report is not None:
+                    write_report(result, report)
         line = (f"{dataset} {split} n={result['n']}: accuracy {result['accuracy']:.4f}  "
                 f"macro-F1 {result['macro_f1']:.4f}  weighted-F1 {result['weighted_f1']:.4f}")
         typer.echo(line)

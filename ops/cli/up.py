@@ -8,14 +8,29 @@ from pathlib import Path
 
 import typer
 
-from moodstream.config import get_settings
+from moodstream.config import Settings, get_settings
 from ops.cli._common import console, fail
+
+
+def ready_urls(s: Settings, env: dict[str, str], dashboard: bool) -> list[tuple[str, str]]:
+    """(what, URL) of everything a person opens once the stack is up."""
+    serve = (s.serve_url or env.get("MOODSTREAM_SERVE_URL") or f"http://{s.serve_host}:{s.serve_port}").rstrip("/")
+    out = []
+    if dashboard:
+        out.append(("dashboard", f"http://{s.dashboard_host}:{s.dashboard_port}"))
+    out += [("API", f"{serve}/classify  (POST; docs at {serve}/docs)"), ("API metrics", f"{serve}/metrics")]
+    if s.worker_web_port:
+        out.append(("worker metrics", f"http://127.0.0.1:{s.worker_web_port}/metrics"))
+    out.append(("broker", env.get("MOODSTREAM_KAFKA_BROKERS", s.kafka_brokers or "")))
+    return out
 
 
 def register(app: typer.Typer) -> None:
     @app.command("up")
     def up(
         replay: Path | None = typer.Option(None, "--replay", help="JSONL file or MVSA-layout folder to publish"),
+        synthetic: bool = typer.Option(False, "--synthetic",
+                                       help="publish the synthetic feed instead of the demo feed of real photos"),
         rate: float = typer.Option(5.0, help="posts per second of the publisher (0 = as fast as possible)"),
         dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="start the dashboard"),
         publisher: bool = typer.Option(True, "--publisher/--no-publisher", help="start the publisher"),
@@ -26,32 +41,46 @@ def register(app: typer.Typer) -> None:
         from sqlalchemy import create_engine
 
         from ops.launcher import Stack, StartupError
+        from ops.progress import Stages
 
         s = get_settings()
-        stack = Stack(settings=s, run_dir=run_dir, replay=replay, rate=rate, with_dashboard=dashboard,
-                      with_publisher=publisher)
+        stack = Stack(settings=s, run_dir=run_dir, replay=replay, synthetic=synthetic, rate=rate,
+                      with_dashboard=dashboard, with_publisher=publisher)
 
         def on_signal(*_: object) -> None:
             stack.stopping.set()
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
+        feed = (f"replaying {replay}" if replay else "the synthetic feed" if synthetic else
+                "the demo feed: real photos, a scripted #launchday shift") + f" at {rate:g} posts/s"
+        steps = {
+            "broker": ("broker", f"Kafka at {s.kafka_brokers}" if s.kafka_brokers else "embedded Tansu, our topics"),
+            "database": ("database", "migrations"),
+            "redis": ("cache", "Redis PING"),
+            "serve": ("Ray Serve", "loading the text, vision and fusion models: the slow step, about a minute"),
+            "worker": ("stream worker", "Faust joins the consumer group"),
+            "dashboard": ("dashboard", "Streamlit"),
+            "publisher": ("publisher", feed),
+        }
+        stages = Stages(console)
         try:
-            stack.start(on_step=lambda step: console.print(f"[cyan]starting[/] {step} …"))
+            stack.start(on_step=lambda step: stages.begin(*steps.get(step, (step, ""))))
+            stages.end()
         except StartupError as e:
+            stages.end(ok=False)
             stack.stop()
             if stack.stopping.is_set() and str(e) == "interrupted":
                 console.print("stopped during start-up")
                 return
             fail(str(e))
         except Exception as e:
+            stages.end(ok=False)
             stack.stop()
             fail(f"start-up failed: {e}")
-        bootstrap = stack.env["MOODSTREAM_KAFKA_BROKERS"]
-        console.print(f"[green]moodstream is up[/]  broker {bootstrap}  logs {run_dir}/")
-        console.print(f"  HTTP API   http://{s.serve_host}:{s.serve_port}/classify  (docs: /docs)")
-        if dashboard:
-            console.print(f"  dashboard  http://{s.dashboard_host}:{s.dashboard_port}")
+        console.print(f"[green]moodstream is up[/] after {stages.since()}  logs {run_dir}/")
+        for name, url in ready_urls(s, stack.env, dashboard):
+            console.print(f"  {name:<15} {url}", highlight=False, soft_wrap=True)
         console.print("Ctrl-C stops everything.")
         engine = create_engine(s.database_url)
         started = time.monotonic()

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, insert
 
 from moodstream.labels import EMOTIONS, SENTIMENTS
-from storage.tables import AlertRow, Base, DeadLetterRow, PostHashtagRow, PostRow, PredictionRow
+from storage.tables import AlertDeliveryRow, AlertRow, Base, DeadLetterRow, PostHashtagRow, PostRow, PredictionRow
 
 XSS_CAPTION = "<script>alert('xss')</script> [click me](javascript:alert(1)) **bold** #cats"
 
@@ -126,7 +126,8 @@ def create_schema(engine: Engine) -> None:
 
 
 def seed(engine: Engine, posts: list[SeedPost], now: datetime | None = None, *, extras: bool = True) -> None:
-    """Insert posts, predictions and hashtags; with ``extras`` also two alerts and three dead letters."""
+    """Insert posts, predictions and hashtags; with ``extras`` also two alerts (one delivered, one failed for good)
+    and three dead letters."""
     now = now or datetime.now(UTC)
     with engine.begin() as c:
         c.execute(insert(PostRow), [
@@ -156,6 +157,16 @@ def seed(engine: Engine, posts: list[SeedPost], now: datetime | None = None, *, 
             {"id": f"cats:{(now - timedelta(minutes=10)).isoformat()}", "hashtag": "cats",
              "window_start": now - timedelta(minutes=11), "mean_score": 0.8, "baseline": 0.2, "delta": 0.6,
              "volume": 15, "direction": "up", "raised_at": now - timedelta(minutes=10)},
+        ])
+        c.execute(insert(AlertDeliveryRow), [
+            {"alert_id": f"rain:{(now - timedelta(minutes=30)).isoformat()}", "sink": "webhook",
+             "state": "failed", "attempts": 20, "next_attempt_at": now - timedelta(minutes=1),
+             "last_error": "ConnectError: [Errno 111] Connection refused", "created_at": now - timedelta(minutes=30),
+             "updated_at": now - timedelta(minutes=1), "delivered_at": None},
+            {"alert_id": f"cats:{(now - timedelta(minutes=10)).isoformat()}", "sink": "webhook",
+             "state": "delivered", "attempts": 1, "next_attempt_at": now - timedelta(minutes=10),
+             "last_error": None, "created_at": now - timedelta(minutes=10),
+             "updated_at": now - timedelta(minutes=10), "delivered_at": now - timedelta(minutes=10)},
         ])
         c.execute(insert(DeadLetterRow), [
             {"source_key": f"posts:0:{k}", "post_id": pid, "stage": stage, "reason": reason,

