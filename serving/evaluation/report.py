@@ -83,8 +83,9 @@ def _short(m: dict[str, Any]) -> dict[str, float]:
 
 
 def evaluate_mvsa(data_dir: str | Path, split: str = "test", pack_dir: Path | None = None,
-                  progress: bool = True, baselines: bool = True) -> dict[str, Any]:
-    """Fused-label metrics of the pack's default fusion, with the ablation and baselines on the same items."""
+                  progress: bool = True, baselines: bool = True, robustness: bool = True) -> dict[str, Any]:
+    """Fused-label metrics of the pack's default fusion, with the ablation and baselines on the same items, the
+    calibration of every model (``calibration``) and, with ``robustness``, issue #14's evidence-following rows."""
     from serving.fusion import FusionModel, late_probs
     from serving.pack import load_pack
     from serving.training.fusion import mvsa_features
@@ -116,7 +117,36 @@ def evaluate_mvsa(data_dir: str | Path, split: str = "test", pack_dir: Path | No
               },
               "image_errors": int((feats["mask"][:, 1] == 0).sum()),
               "confusions": {name: full[name]["confusion"] for name in ("text", "image", fusion.strategy)}}
+    result["calibration"] = mvsa_calibration(feats, probs, fusion)
+    from moodstream.config import DEFAULT_CONFLICT_MIN_CONFIDENCE, DEFAULT_UNCERTAIN_BELOW
+    from serving.flags import flag_stats
+
+    result["flags"] = flag_stats(probs[fusion.strategy], y, feats["tp"], feats["ip"], feats["mask"],
+                                 DEFAULT_UNCERTAIN_BELOW, DEFAULT_CONFLICT_MIN_CONFIDENCE)
+    result["_reliability"] = {"fused": (probs[fusion.strategy], y),
+                              "text vs text_label": (feats["tp"], feats["y_text"]),
+                              "image vs image_label": (feats["ip"], feats["y_image"])}
+    if robustness:
+        from serving.evaluation.robustness import evaluate_robustness
+        from serving.vision_model import VisionModel
+
+        result["robustness"] = evaluate_robustness(feats, fusion, VisionModel.load(pack_dir=pack.dir))
     return result
+
+
+def mvsa_calibration(feats: dict[str, Any], probs: dict[str, np.ndarray], fusion: Any) -> dict[str, Any]:
+    """ECE (15 bins) of the fused label per strategy, and of each modality against its own label."""
+    from serving.calibration import calibration_summary
+
+    out: dict[str, Any] = {"fused": calibration_summary(probs[fusion.strategy], feats["y"],
+                                                        fusion.temperature(fusion.strategy))}
+    out["strategies"] = {s: calibration_summary(probs[s], feats["y"], fusion.temperature(s))
+                         for s in fusion.strategies}
+    both = feats["mask"].sum(1) == 2
+    out["text_vs_text_label"] = calibration_summary(feats["tp"][feats["mask"][:, 0] > 0],
+                                                    feats["y_text"][feats["mask"][:, 0] > 0])
+    out["image_vs_image_label"] = calibration_summary(feats["ip"][both], feats["y_image"][both])
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -153,9 +183,10 @@ def evaluate(dataset: str, data_dir: str | Path, split: str = "test", pack_dir: 
 
 
 def json_view(result: dict[str, Any]) -> dict[str, Any]:
-    """The documented ``--json`` keys first, then the rest (ablation, baselines, confusion...)."""
+    """The documented ``--json`` keys first, then the rest (ablation, baselines, confusion, calibration,
+    robustness...); private keys (``_reliability``: the arrays behind the reliability diagram) are left out."""
     head = {k: result[k] for k in JSON_KEYS if k in result}
-    return {**head, **{k: v for k, v in result.items() if k not in head}}
+    return {**head, **{k: v for k, v in result.items() if k not in head and not k.startswith("_")}}
 
 
 def write_json(result: dict[str, Any], path: Path) -> Path:
@@ -230,10 +261,42 @@ def markdown(result: dict[str, Any], images: dict[str, str]) -> str:
                       "| model | accuracy | macro-F1 | weighted-F1 |", "|---|---|---|---|"]
             lines += [_row(k, v) for k, v in own.items()]
         lines += ["", f"Images that failed to decode: {result.get('image_errors', 0)}."]
+    cal = result.get("calibration")
+    if cal:
+        lines += ["", "## Calibration (temperature scaling fit on val; ECE over 15 equal-width bins)", "",
+                  "| model | temperature | ECE | NLL | mean confidence | accuracy |", "|---|---|---|---|---|---|"]
+        flat = {"model": cal} if "ece" in cal else {
+            **{k: v for k, v in cal.items() if isinstance(v, dict) and "ece" in v},
+            **{f"strategy {s}": v for s, v in cal.get("strategies", {}).items()}}
+        for name, c in flat.items():
+            t = f"{c['temperature']:.3f}" if "temperature" in c else "—"
+            lines.append(f"| {name} | {t} | {c['ece']:.4f} | {c['nll']:.4f} | {c['mean_confidence']:.4f} | "
+                         f"{c['accuracy']:.4f} |")
+        if result.get("reliability_png"):
+            lines += ["", f"![reliability]({result['reliability_png']})"]
+    if "robustness" in result:
+        from serving.evaluation.robustness import markdown as robustness_markdown
+
+        lines += robustness_markdown(result["robustness"])
+    if "flags" in result:
+        lines += flags_markdown(result["flags"])
     if images:
         lines += ["", "## Confusion matrices", ""]
         lines += [f"![{title}]({path})" for title, path in images.items()]
     return "\n".join(lines) + "\n"
+
+
+def flags_markdown(flags: dict[str, Any]) -> list[str]:
+    """Markdown lines of the per-prediction flags section (``uncertain``, ``conflict``)."""
+    u, c = flags["uncertain"], flags["conflict"]
+    return ["", "## Flags on each prediction", "",
+            f"`uncertain` (calibrated confidence < {u['threshold']}): fires on {u['n_flagged']} of {u['n']} "
+            f"({u['rate']:.1%}); error rate flagged {u['error_rate_flagged']:.3f} vs the rest "
+            f"{u['error_rate_rest']:.3f} (ratio {u['ratio']:.2f}).", "",
+            f"`conflict` (text and image each polar with confidence ≥ {c['min_confidence']}, opposite directions): "
+            f"fires on {c['n_flagged']} of {c['n']} ({c['rate']:.1%}); fused accuracy there "
+            + (f"{c['accuracy_flagged']:.3f}" if c["accuracy_flagged"] is not None else "—")
+            + f" (elsewhere {c['accuracy_rest']:.3f})."]
 
 
 def write_report(result: dict[str, Any], report_dir: Path) -> Path:
@@ -248,6 +311,12 @@ def write_report(result: dict[str, Any], report_dir: Path) -> Path:
         png = f"{ds}-{result['split']}-{name}.png"
         plot_confusion(conf, f"{ds} {result['split']}: {name}", report_dir / png)
         images[name] = png
+    if result.get("_reliability"):
+        from serving.calibration import plot_reliability
+
+        png = f"{ds}-{result['split']}-reliability.png"
+        plot_reliability(result["_reliability"], f"{ds} {result['split']}: reliability", report_dir / png)
+        result = {**result, "reliability_png": png}
     write_json(result, report_dir / f"{ds}.json")
     md = report_dir / f"{ds}.md"
     md.write_text(markdown(result, images), encoding="utf-8")
