@@ -26,6 +26,12 @@ def mask_url(url: str | None) -> str | None:
     return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
 
 
+# Defaults of the per-prediction flags (issue #14; serving.flags): the uncertain threshold was chosen on MVSA val
+# (flagged posts wrong ≥ 2× as often as the rest), see serving/pack/MODEL_CARD.md.
+DEFAULT_UNCERTAIN_BELOW = 0.6
+DEFAULT_CONFLICT_MIN_CONFIDENCE = 0.7
+
+
 class Settings(BaseSettings):
     """Every knob of moodstream. Field name ``foo_bar`` is read from ``MOODSTREAM_FOO_BAR``."""
 
@@ -106,6 +112,14 @@ class Settings(BaseSettings):
     vision_model: str | None = Field(None, description="local .pth of a MobileNetV2 backbone")
     fusion_strategy: FusionStrategy | None = Field(None, description="unset uses the pack's best on val")
     text_max_tokens: int = Field(128, ge=8, description="token limit of the text encoder")
+    uncertain_below: float = Field(
+        DEFAULT_UNCERTAIN_BELOW, ge=0, le=1,
+        description="a prediction whose calibrated confidence is below this is flagged uncertain (chosen on val)",
+    )
+    conflict_min_confidence: float = Field(
+        DEFAULT_CONFLICT_MIN_CONFIDENCE, ge=0, le=1,
+        description="text and image each polar with at least this confidence, in opposite directions: conflict",
+    )
 
     # --- Stream worker ----------------------------------------------------------------------------
     stream_batch_max: int = Field(64, ge=1, description="stream.take(max, ...)")

@@ -231,6 +231,8 @@ class SentimentOut(BaseModel):
     label: Literal["negative", "neutral", "positive"]
     score: float = Field(ge=-1.0, le=1.0, description="P(positive) - P(negative)")
     probs: dict[str, float]
+    confidence: float | None = Field(None, ge=0.0, le=1.0,
+                                     description="calibrated probability of the chosen label (absent in old records)")
 
 
 class EmotionOut(BaseModel):
@@ -261,6 +263,8 @@ class Prediction(BaseModel):
     modalities: Modalities
     fusion: str
     latency_ms: float
+    uncertain: bool = Field(False, description="calibrated confidence below MOODSTREAM_UNCERTAIN_BELOW")
+    conflict: bool = Field(False, description="text and image each confidently polar, in opposite directions")
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
@@ -275,7 +279,8 @@ def sentiment_out(probs: Any) -> SentimentOut:
     d = probs_dict(SENTIMENTS, probs)
     label = max(d, key=d.__getitem__)
     score = max(-1.0, min(1.0, d["positive"] - d["negative"]))
-    return SentimentOut(label=label, score=round(score, 6), probs=d)  # type: ignore[arg-type]
+    confidence = min(1.0, max(0.0, d[label]))
+    return SentimentOut(label=label, score=round(score, 6), probs=d, confidence=confidence)  # type: ignore[arg-type]
 
 
 def emotion_out(probs: Any) -> EmotionOut:
