@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
         json_out: Path | None = typer.Option(None, "--json", help="also write the results as JSON here"),
         seconds: float = typer.Option(60.0, "--seconds", help="steady-state length (e2e)"),
         soak: bool = typer.Option(False, "--soak", help="long memory-growth run (e2e)"),
+        baseline_pack: Path | None = typer.Option(None, "--baseline-pack",
+                                                  help="models: also measure this pack directory, side by side"),
     ) -> None:
         """Run a benchmark and print its figures (never part of `make test`)."""
         if what not in BENCHES:
@@ -35,4 +37,11 @@ def register(app: typer.Typer) -> None:
             if e.name and module.startswith(e.name):
                 fail(f"'moodstream bench {what}' is not yet available (issue #{issue}).", code=2)
             raise
-        runner(json_path=json_out, seconds=seconds, soak=soak)
+        if baseline_pack is not None:
+            import inspect
+
+            if "baseline_pack" not in inspect.signature(runner).parameters:
+                fail(f"'moodstream bench {what}' has no --baseline-pack")
+            runner(json_path=json_out, seconds=seconds, soak=soak, baseline_pack=baseline_pack)
+        else:
+            runner(json_path=json_out, seconds=seconds, soak=soak)
