@@ -27,8 +27,10 @@ def _update_meta(path: Path, key: str, value: dict[str, Any]) -> None:
     path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
-def calibrate_pack(data_dir: str | Path, pack_dir: str | Path, progress: bool = True) -> dict[str, Any]:
-    """Fit and store every head's temperature; returns ``{head: {temperature, val_before, val_after}}``."""
+def calibrate_pack(data_dir: str | Path, pack_dir: str | Path, progress: bool = True,
+                   parts: tuple[str, ...] = ("text", "vision")) -> dict[str, Any]:
+    """Fit and store the temperatures of the heads of ``parts``; returns ``{head: {temperature, val_before,
+    val_after}}``."""
     import numpy as np
 
     from serving.calibration import apply_temperature
@@ -50,17 +52,20 @@ def calibrate_pack(data_dir: str | Path, pack_dir: str | Path, progress: bool = 
                      "val_after": calibration_summary(apply_temperature(probs, t), y)}
         return t
 
-    text = TextModel.load(pack)
-    text.sentiment_head.temperature = text.emotion_head.temperature = 1.0
-    for task, ds in (("sentiment", "tweeteval-sentiment"), ("emotion", "goemotions")):
-        val = read_text_dataset(ds, "val", data_dir)
-        emb = cached_embed(text.encoder, val.texts, f"{ds}-val", progress=progress, pools=text.pools)
-        sent, emo = text.heads(emb, val.texts)
-        fit(f"text_{task}", sent if task == "sentiment" else emo, val.labels)
-    _update_meta(pack / TEXT_META, "calibration", {"sentiment": out["text_sentiment"]["temperature"],
-                                                    "emotion": out["text_emotion"]["temperature"],
-                                                    "fit_on": {"sentiment": "tweeteval sentiment val",
-                                                               "emotion": "goemotions val"}})
+    if "text" in parts:
+        text = TextModel.load(pack)
+        text.sentiment_head.temperature = text.emotion_head.temperature = 1.0
+        for task, ds in (("sentiment", "tweeteval-sentiment"), ("emotion", "goemotions")):
+            val = read_text_dataset(ds, "val", data_dir)
+            emb = cached_embed(text.encoder, val.texts, f"{ds}-val", progress=progress, pools=text.pools)
+            sent, emo = text.heads(emb, val.texts)
+            fit(f"text_{task}", sent if task == "sentiment" else emo, val.labels)
+        _update_meta(pack / TEXT_META, "calibration", {"sentiment": out["text_sentiment"]["temperature"],
+                                                        "emotion": out["text_emotion"]["temperature"],
+                                                        "fit_on": {"sentiment": "tweeteval sentiment val",
+                                                                   "emotion": "goemotions val"}})
+    if "vision" not in parts:
+        return out
     head, _ = load_head(pack / SENTIMENT_HEAD)
     x, y = mvsa_features(data_dir, "val", progress=progress)
     fit("image_sentiment", head.predict_proba(x), y)
@@ -77,9 +82,10 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, type=Path)
     p.add_argument("--pack", required=True, type=Path)
+    p.add_argument("--parts", nargs="+", default=["text", "vision"], choices=["text", "vision"])
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
-    for name, r in calibrate_pack(a.data, a.pack, progress=not a.quiet).items():
+    for name, r in calibrate_pack(a.data, a.pack, progress=not a.quiet, parts=tuple(a.parts)).items():
         print(f"{name:16s} T={r['temperature']:.4f}  val ECE {r['val_before']['ece']:.4f} -> "
               f"{r['val_after']['ece']:.4f}  NLL {r['val_before']['nll']:.4f} -> {r['val_after']['nll']:.4f}")
 
