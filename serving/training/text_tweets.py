@@ -35,7 +35,7 @@ from serving.heads import Head, load_head, save_head
 from serving.text_model import META, SENTIMENT_HEAD
 from serving.training.text import PACK_FEATURES, PACK_HEADS, PACK_POOLS, class_weights, seed_everything
 
-REPEATS = (0, 2, 4, 8)
+REPEATS = (0, 3, 6, 10)
 TWEETEVAL_SLACK = 0.005
 
 
@@ -47,7 +47,8 @@ def _bar(it, progress: bool, desc: str):
     return tqdm(it, desc=desc, leave=False)
 
 
-def load_features(data_dir: str | Path, progress: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def load_features(data_dir: str | Path, progress: bool = True,
+                  tweeteval_train: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(x, y) of TweetEval sentiment train/val and MVSA-Single train/val captions (``text_label``): the cached pooled
     views plus VADER features, exactly the sentiment head's input."""
     from serving.encoders import TextEncoder
@@ -57,7 +58,8 @@ def load_features(data_dir: str | Path, progress: bool = True) -> dict[str, tupl
 
     enc = TextEncoder.load(None, max_tokens=128)
     out = {}
-    for name, split in (("tweeteval", "train"), ("tweeteval", "val"), ("mvsa", "train"), ("mvsa", "val")):
+    sets = [("tweeteval", "train")] if tweeteval_train else []
+    for name, split in (*sets, ("tweeteval", "val"), ("mvsa", "train"), ("mvsa", "val")):
         if name == "tweeteval":
             ds = read_text_dataset("tweeteval-sentiment", split, data_dir)
             texts, y = ds.texts, ds.labels
@@ -140,31 +142,79 @@ def fit(feats: dict[str, tuple[np.ndarray, np.ndarray]], mvsa_repeat: int, *, se
                   "val_bias_tuned": val_score(head, feats), "bias_adjust": [round(float(b), 3) for b in bias]}
 
 
+FINETUNE = {"epochs": 30, "lr": 2e-4, "weight_decay": 1e-2, "batch": 64}
+FINETUNE_LRS = (1e-4, 3e-4, 1e-3)
+
+
+def finetune(feats: dict[str, tuple[np.ndarray, np.ndarray]], start: Head, floor: float, *, lr: float,
+             seed: int = 0, progress: bool = True) -> tuple[Head, dict[str, Any]]:
+    """Continue training the pack's sentiment head on MVSA train captions (``text_label``) only; keep the epoch with
+    the best mean val score among those whose TweetEval val macro-F1 stays ≥ ``floor`` (epoch 0 = the start head)."""
+    seed_everything(seed)
+    head = copy.deepcopy(start)  # its val-tuned bias_adjust stays in the per-epoch val scores (eval mode only)
+    x, y = feats["mvsa_train"]
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=FINETUNE["weight_decay"])
+    loss_fn = nn.CrossEntropyLoss(weight=class_weights(y, len(labels.SENTIMENTS), PACK_HEADS["sentiment"]
+                                                       ["weight_power"]))
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    g = torch.Generator().manual_seed(seed)
+
+    def ok(s: dict[str, float]) -> bool:
+        return s["tweeteval_macro_f1"] >= floor
+
+    s0 = val_score(head, feats)
+    best: tuple[float, dict[str, Any], int] = (s0["score"] if ok(s0) else -1.0, copy.deepcopy(head.state_dict()), 0)
+    bar = _bar(range(FINETUNE["epochs"]), progress, f"sentiment head fine-tune (lr {lr:g})")
+    for epoch in bar:
+        head.train()
+        for idx in torch.randperm(len(tx), generator=g).split(FINETUNE["batch"]):
+            opt.zero_grad()
+            loss_fn(head(tx[idx]), ty[idx]).backward()
+            opt.step()
+        s = val_score(head, feats)
+        if ok(s) and s["score"] > best[0]:
+            best = (s["score"], copy.deepcopy(head.state_dict()), epoch + 1)
+        if progress:
+            bar.set_postfix(val=f"{s['score']:.4f}", best=f"{best[0]:.4f}")
+    head.load_state_dict(best[1])
+    head.eval()
+    before = val_score(head, feats)
+    bias = tune_bias(head, feats)
+    if val_score(head, feats, bias)["tweeteval_macro_f1"] < floor:
+        bias = np.zeros_like(bias)
+    head.bias_adjust.copy_(torch.tensor(bias, dtype=torch.float32))
+    return head, {"mode": "finetune", "lr": lr, "epochs": best[2], "val": before,
+                  "val_bias_tuned": val_score(head, feats), "bias_adjust": [round(float(b), 3) for b in bias]}
+
+
 def train_sentiment(data_dir: str | Path, out_dir: str | Path, *, repeats: tuple[int, ...] = REPEATS, seed: int = 0,
-                    progress: bool = True, command: str | None = None) -> dict[str, Any]:
+                    progress: bool = True, command: str | None = None, mode: str = "finetune") -> dict[str, Any]:
     """Fit one head per ``repeats`` value, choose on val, write ``text_sentiment.safetensors`` and record the run in
     ``text_meta.json`` (``heads.sentiment``, ``sentiment_tweets``) of ``out_dir`` (a complete pack)."""
     torch.set_num_threads(1)
     t0 = time.time()
     out = Path(out_dir)
-    feats = load_features(data_dir, progress)
+    feats = load_features(data_dir, progress, tweeteval_train=mode == "retrain")
     current, current_meta = load_head(out / SENTIMENT_HEAD)
     reference = val_score(current, feats)
-    runs = [fit(feats, r, seed=seed, progress=progress) for r in repeats]
     floor = reference["tweeteval_macro_f1"] - TWEETEVAL_SLACK
+    if mode == "retrain":
+        runs = [fit(feats, r, seed=seed, progress=progress) for r in repeats]
+    else:
+        runs = [finetune(feats, current, floor, lr=lr, seed=seed, progress=progress) for lr in FINETUNE_LRS]
     ok = [k for k, (_, m) in enumerate(runs) if m["val_bias_tuned"]["tweeteval_macro_f1"] >= floor]
     k = max(ok or range(len(runs)), key=lambda i: runs[i][1]["val_bias_tuned"]["score"])
     head, chosen = runs[k]
-    save_head(out / SENTIMENT_HEAD, head, {**current_meta, "data": "tweeteval sentiment train + mvsa_single train "
-                                           f"text_label x{chosen['mvsa_repeat']}"})
+    data = ("tweeteval sentiment train; then fine-tuned on mvsa_single train text_label" if mode == "finetune" else
+            f"tweeteval sentiment train + mvsa_single train text_label x{chosen['mvsa_repeat']}")
+    save_head(out / SENTIMENT_HEAD, head, {**current_meta, "data": data})
     meta_path = out / META
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     meta["heads"]["sentiment"].update({"epochs": chosen["epochs"], "bias_adjust": chosen["bias_adjust"],
                                        "val_macro_f1_bias_tuned": round(chosen["val_bias_tuned"]
                                                                         ["tweeteval_macro_f1"], 4)})
-    meta["data"]["sentiment"] = ("tweeteval/sentiment train (reconstructed) + mvsa_single train captions "
-                                 f"(text_label, repeated {chosen['mvsa_repeat']}x); tuned on tweeteval val + "
-                                 "mvsa_single val text_label")
+    meta["data"]["sentiment"] = (f"{data}; chosen on tweeteval val macro-F1 + mvsa_single val text_label accuracy "
+                                 f"(serving.training.text_tweets, mode {mode})")
     meta["sentiment_tweets"] = {"chosen": chosen, "runs": [m for _, m in runs], "previous_head_val": reference,
                                 "rule": f"best mean val score with tweeteval val macro-F1 >= previous - "
                                         f"{TWEETEVAL_SLACK}", "seed": seed, "seconds": round(time.time() - t0, 1),
@@ -179,11 +229,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path, help="a complete pack directory (its sentiment head is replaced)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mode", choices=["finetune", "retrain"], default="finetune",
+                   help="finetune: the pack head on MVSA train (grid FINETUNE_LRS); retrain: TweetEval train + "
+                        "--repeats x MVSA train from scratch (needs the TweetEval train embeddings, ~30 min here)")
     p.add_argument("--repeats", type=int, nargs="+", default=list(REPEATS))
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     cmd = "python -m serving.training.text_tweets " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
-    r = train_sentiment(a.data, a.out, repeats=tuple(a.repeats), seed=a.seed, progress=not a.quiet, command=cmd)
+    r = train_sentiment(a.data, a.out, repeats=tuple(a.repeats), seed=a.seed, progress=not a.quiet, command=cmd,
+                        mode=a.mode)
     print(json.dumps({"previous_head_val": r["previous_head_val"], "runs": r["runs"]}, indent=1))
 
 
