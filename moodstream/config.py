@@ -28,7 +28,7 @@ def mask_url(url: str | None) -> str | None:
 
 # Defaults of the per-prediction flags (issue #14; serving.flags): the uncertain threshold was chosen on MVSA val
 # (flagged posts wrong ≥ 2× as often as the rest), see serving/pack/MODEL_CARD.md.
-DEFAULT_UNCERTAIN_BELOW = 0.6
+DEFAULT_UNCERTAIN_BELOW = 0.66
 DEFAULT_CONFLICT_MIN_CONFIDENCE = 0.7
 
 

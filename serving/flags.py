@@ -20,6 +20,7 @@ from moodstream.labels import SENTIMENT_INDEX
 NEG, NEU, POS = SENTIMENT_INDEX["negative"], SENTIMENT_INDEX["neutral"], SENTIMENT_INDEX["positive"]
 UNCERTAIN_GRID = np.round(np.arange(0.40, 0.951, 0.01), 2)
 MIN_ERROR_RATIO = 2.0
+MAX_FLAGGED_SHARE = 0.5  # a flag on most posts tells nothing
 
 
 def uncertain_mask(probs: np.ndarray, below: float) -> np.ndarray:
@@ -65,13 +66,15 @@ def error_rates(probs: np.ndarray, y: np.ndarray, below: float) -> dict[str, Any
 
 
 def choose_uncertain_threshold(probs: np.ndarray, y: np.ndarray, min_ratio: float = MIN_ERROR_RATIO,
-                               min_flagged: int = 10) -> float:
-    """The largest threshold of ``UNCERTAIN_GRID`` whose flagged posts (≥ ``min_flagged`` of them) are wrong at least
-    ``min_ratio`` times as often as the rest, on (probs, y) — a validation split. Falls back to the grid's lowest."""
+                               min_flagged: int = 10, max_share: float = MAX_FLAGGED_SHARE) -> float:
+    """The largest threshold of ``UNCERTAIN_GRID`` that flags at most ``max_share`` of the posts (and at least
+    ``min_flagged``) and whose flagged posts are wrong at least ``min_ratio`` times as often as the rest, on
+    (probs, y) — a validation split. Falls back to the grid's lowest."""
     best = float(UNCERTAIN_GRID[0])
     for t in UNCERTAIN_GRID:
         r = error_rates(probs, y, float(t))
-        if r["n_flagged"] >= min_flagged and r["error_rate_rest"] > 0 and r["ratio"] >= min_ratio:
+        if (min_flagged <= r["n_flagged"] <= max_share * len(y) and r["error_rate_rest"] > 0
+                and r["ratio"] >= min_ratio):
             best = float(t)
     return best
 
