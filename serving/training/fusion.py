@@ -314,14 +314,17 @@ def out_of_fold_image_probs(train: dict[str, Any], val: dict[str, Any], head_pat
 
 def _val_choice(config: dict[str, Any], networks: dict[str, torch.nn.Module], val: dict[str, Any],
                 vision_model: Any) -> tuple[str, dict[str, Any]]:
-    """The default strategy on val: best weighted-F1 among those meeting the robustness targets on val (flip rates
-    ≤ 0.10, subsets ≥ 0.78...), else best weighted-F1 overall. Returns (strategy, val robustness per strategy)."""
+    """The default strategy on val: best weighted-F1 among those meeting every robustness target on val (flip rates
+    ≤ 0.10, subsets ≥ 0.78...); if none does, among those meeting the caption-row targets (flip rate, balanced
+    accuracy, label mix of the blank-image and unrelated-photo rows); else overall. Returns (strategy, val
+    robustness per strategy)."""
     from serving.evaluation.robustness import evaluate_robustness
     from serving.fusion import FusionModel
 
     model = FusionModel(config, networks, strategy="late")
     rob = evaluate_robustness(val, model, vision_model, tuple(STRATEGIES))["by_strategy"]
     ok = [s for s in STRATEGIES if all(rob[s]["targets"].values())]
+    ok = ok or [s for s in STRATEGIES if all(v for k, v in rob[s]["targets"].items() if k.startswith("caption_"))]
     return max(ok or STRATEGIES, key=lambda s: _key(config[s]["val"])), rob
 
 
