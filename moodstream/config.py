@@ -26,6 +26,12 @@ def mask_url(url: str | None) -> str | None:
     return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
 
 
+# Defaults of the per-prediction flags (issue #14; serving.flags): the uncertain threshold was chosen on MVSA val
+# (flagged posts wrong ≥ 2× as often as the rest), see serving/pack/MODEL_CARD.md.
+DEFAULT_UNCERTAIN_BELOW = 0.66
+DEFAULT_CONFLICT_MIN_CONFIDENCE = 0.7
+
+
 class Settings(BaseSettings):
     """Every knob of moodstream. Field name ``foo_bar`` is read from ``MOODSTREAM_FOO_BAR``."""
 
@@ -110,6 +116,14 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("MOODSTREAM_DATA_DIR", "MOODSTREAM_DATA"),
         description="the labelled datasets (train, eval, bench); unset: ../shared/data from the working directory "
                     "or beside the checkout",
+    )
+    uncertain_below: float = Field(
+        DEFAULT_UNCERTAIN_BELOW, ge=0, le=1,
+        description="a prediction whose calibrated confidence is below this is flagged uncertain (chosen on val)",
+    )
+    conflict_min_confidence: float = Field(
+        DEFAULT_CONFLICT_MIN_CONFIDENCE, ge=0, le=1,
+        description="text and image each polar with at least this confidence, in opposite directions: conflict",
     )
 
     # --- Stream worker ----------------------------------------------------------------------------

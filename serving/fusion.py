@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from moodstream.types import ModalityResult
+from serving.calibration import apply_temperature
 
 STRATEGIES = ("late", "stacked", "concat", "attention")
 NETWORK_STRATEGIES = ("stacked", "concat", "attention")
@@ -81,17 +82,23 @@ class StackedNet(nn.Module):
 
 
 class ConcatNet(nn.Module):
-    """MLP over standardised ``[e_text, e_image, mask]`` (missing modality: zeros and mask 0)."""
+    """MLP over standardised ``[e_text, e_image, mask]`` (missing modality: zeros and mask 0); with ``probs`` also
+    over each modality's (calibrated) sentiment probabilities, so it can weigh the text head's evidence."""
 
-    def __init__(self, hidden: int = 128, dropout: float = 0.5) -> None:
+    def __init__(self, hidden: int = 128, dropout: float = 0.5, probs: bool = False) -> None:
         super().__init__()
+        self.probs = probs
         self.norm_t, self.norm_i = _Standardize(TEXT_DIM), _Standardize(IMAGE_DIM)
-        self.mlp = nn.Sequential(nn.Dropout(0.2), nn.Linear(TEXT_DIM + IMAGE_DIM + 2, hidden), nn.ReLU(),
+        extra = 2 * N_SENT if probs else 0
+        self.mlp = nn.Sequential(nn.Dropout(0.2), nn.Linear(TEXT_DIM + IMAGE_DIM + 2 + extra, hidden), nn.ReLU(),
                                  nn.Dropout(dropout), nn.Linear(hidden, N_SENT))
 
     def forward(self, tp, ip, te, ie, mask):
         m = mask.to(te.dtype)
-        return self.mlp(torch.cat([self.norm_t(te) * m[:, :1], self.norm_i(ie) * m[:, 1:], m], dim=1))
+        parts = [self.norm_t(te) * m[:, :1], self.norm_i(ie) * m[:, 1:], m]
+        if self.probs:  # centred so that a missing modality (zeros) and a flat distribution both read as ~0
+            parts += [(tp - 1.0 / N_SENT) * 3.0 * m[:, :1], (ip - 1.0 / N_SENT) * 3.0 * m[:, 1:]]
+        return self.mlp(torch.cat(parts, dim=1))
 
 
 class AttentionNet(nn.Module):
@@ -245,15 +252,23 @@ class FusionModel:
         if (mask.sum(1) == 0).any():
             raise ValueError("an item has neither a text nor an image result")
         out = late_probs(arrays["tp"], arrays["ip"], mask, self.w_text)  # also the single-modality fallback
+        both = mask.sum(1) == 2
         if strategy == "late":
+            if both.any():
+                out[both] = apply_temperature(out[both], self.temperature("late"))
             return out
         if strategy not in self.networks:
             raise ValueError(f"fusion strategy {strategy!r} is not in this pack ({', '.join(self.strategies)})")
-        both = mask.sum(1) == 2
         rows = np.arange(len(mask)) if self.single_modality == "model" else np.flatnonzero(both)
         if len(rows):
-            out[rows] = run_network(self.networks[strategy], arrays, rows)
+            probs = run_network(self.networks[strategy], arrays, rows)
+            out[rows] = apply_temperature(probs, self.temperature(strategy))
         return out
+
+    def temperature(self, strategy: str | None = None) -> float:
+        """The calibration temperature of a strategy (``fusion.json`` → ``<strategy>.temperature``; 1.0 if absent),
+        applied to its output on two-modality posts (one-modality posts get that modality's calibrated output)."""
+        return float(self.config.get(strategy or self.strategy, {}).get("temperature", 1.0))
 
     def fuse(self, text: Sequence[ModalityResult | None], image: Sequence[ModalityResult | None],
              strategy: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:

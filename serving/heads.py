@@ -16,7 +16,8 @@ class Head(nn.Module):
     """``Linear(in_dim, out_dim)``, or ``Linear → GELU → Dropout → Linear`` when ``hidden`` is given.
 
     Optional ``bias_adjust`` (out_dim,) is added to the logits at inference: a per-class offset tuned on
-    validation data (e.g. for macro-F1); it is a buffer, saved with the weights.
+    validation data (e.g. for macro-F1); it is a buffer, saved with the weights. ``temperature`` (a plain attribute,
+    1.0 unless the pack's meta sets it: ``serving.calibration``) divides the logits in ``predict_proba``.
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int | None = None, dropout: float = 0.1) -> None:
@@ -29,6 +30,7 @@ class Head(nn.Module):
         else:
             self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, out_dim))
         self.register_buffer("bias_adjust", torch.zeros(out_dim))
+        self.temperature = 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, out_dim); ``bias_adjust`` applies in eval mode only."""
@@ -41,7 +43,8 @@ class Head(nn.Module):
         was = self.training
         self.eval()
         t = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not isinstance(x, torch.Tensor) else x
-        p = torch.softmax(self(t.to(next(self.parameters()).device).float()), dim=-1).cpu().numpy()
+        logits = self(t.to(next(self.parameters()).device).float()) / float(self.temperature)
+        p = torch.softmax(logits, dim=-1).cpu().numpy()
         self.train(was)
         return p
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from moodstream.config import Settings
+from moodstream.config import DEFAULT_CONFLICT_MIN_CONFIDENCE, DEFAULT_UNCERTAIN_BELOW, Settings
 from serving.encoders import DEFAULT_MAX_TOKENS
 from serving.image_decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
@@ -23,6 +23,8 @@ class ModelConfig:
     text_max_tokens: int = DEFAULT_MAX_TOKENS
     image_max_bytes: int = DEFAULT_MAX_BYTES
     image_max_pixels: int = DEFAULT_MAX_PIXELS
+    uncertain_below: float = DEFAULT_UNCERTAIN_BELOW  # the per-prediction flags' thresholds
+    conflict_min_confidence: float = DEFAULT_CONFLICT_MIN_CONFIDENCE
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelConfig:
@@ -30,4 +32,5 @@ class ModelConfig:
                    vision_backbone=settings.vision_model, fusion_strategy=settings.fusion_strategy,
                    device=settings.device, torch_threads=settings.torch_threads,
                    text_max_tokens=settings.text_max_tokens, image_max_bytes=settings.image_max_bytes,
-                   image_max_pixels=settings.image_max_pixels)
+                   image_max_pixels=settings.image_max_pixels, uncertain_below=settings.uncertain_below,
+                   conflict_min_confidence=settings.conflict_min_confidence)

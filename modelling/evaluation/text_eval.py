@@ -24,6 +24,7 @@ from modelling.metrics import classification_metrics
 from modelling.training.data import read_text_dataset
 from modelling.training.embed_cache import cached_embed
 from moodstream import labels
+from serving.calibration import calibration_summary
 from serving.text_model import META, TextModel
 
 TEXT_DATASETS = ("tweeteval-sentiment", "tweeteval-emotion", "goemotions")
@@ -55,14 +56,21 @@ def evaluate_text(dataset: str, data_dir: str | Path, split: str = "test", model
     sent, emo = model.heads(emb, ds.texts)
     pred, classes = predict_labels(dataset, sent, emo)
     names = labels.SENTIMENTS if dataset == "tweeteval-sentiment" else labels.EMOTIONS
-    return {"dataset": dataset, "split": split, **classification_metrics(ds.labels, pred, names, classes)}
+    probs = sent if dataset == "tweeteval-sentiment" else emo
+    if len(classes) < probs.shape[1]:  # scored over a subset of the classes: renormalise over it
+        sub = np.zeros_like(probs)
+        sub[:, classes] = probs[:, classes]
+        probs = sub / np.maximum(sub.sum(1, keepdims=True), 1e-12)
+    return {"dataset": dataset, "split": split, **classification_metrics(ds.labels, pred, names, classes),
+            "calibration": calibration_summary(probs, ds.labels), "_reliability": {"model": (probs, ds.labels)}}
 
 
 def write_text_report(data_dir: str | Path, out_json: str | Path, pack_dir: str | Path | None = None,
                       splits: tuple[str, ...] = ("val", "test"), progress: bool = True) -> dict[str, Any]:
     """Evaluate every text dataset on ``splits``; write ``out_json`` and record the scores in the pack's meta."""
     model = TextModel.load(pack_dir)
-    results = {f"{d}/{s}": evaluate_text(d, data_dir, s, model, progress=progress)
+    results = {f"{d}/{s}": {k: v for k, v in evaluate_text(d, data_dir, s, model, progress=progress).items()
+                            if not k.startswith("_")}
                for d in TEXT_DATASETS for s in splits}
     report = {"model": {"encoder": model.encoder.name.split("/")[-1], "meta": model.meta}, "results": results}
     Path(out_json).parent.mkdir(parents=True, exist_ok=True)

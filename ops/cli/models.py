@@ -144,6 +144,14 @@ def register(app: typer.Typer) -> None:
         for name, m in {**result.get("ablation", {}), **result.get("baselines", {})}.items():
             typer.echo(f"  {name:15s} accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
                        f"weighted-F1 {m['weighted_f1']:.4f}")
+        cal = result.get("calibration", {})
+        if cal:
+            typer.echo(f"  ECE (15 bins) {cal.get('fused', cal)['ece']:.4f}")
+        for name, r in result.get("robustness", {}).get("rows", {}).items():
+            flip = f"  flip rate {r['flip_rate']:.3f}" if "flip_rate" in r else ""
+            mix = "/".join(f"{v:.2f}" for v in r["label_mix"].values())
+            typer.echo(f"  {name:24s} n={r['n']:3d} accuracy {r['accuracy']:.4f}  balanced {r['balanced_accuracy']:.4f}"
+                       f"  neg/neu/pos {mix}{flip}")
 
     @app.command("classify")
     def classify_cmd(

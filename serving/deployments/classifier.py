@@ -124,7 +124,9 @@ class Classifier:
         sent, emo, strategy = fused
         return build_prediction(post_id=item.post_id, created_at=item.created_at, sentiment=sent, emotion=emo,
                                 text=text, image=image, model_version=self.model_version, fusion=strategy,
-                                latency_ms=latency_ms, processed_at=now)
+                                latency_ms=latency_ms, processed_at=now,
+                                uncertain_below=self.settings.uncertain_below,
+                                conflict_min_confidence=self.settings.conflict_min_confidence)
 
     async def _call(self, model: str, items: list[Any]) -> list[Any]:
         """Send ``items`` to a model deployment in chunks of at most one model batch; results in order."""

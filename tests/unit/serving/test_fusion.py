@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import io
 
 import numpy as np
 import pytest
+import torch
 
 from moodstream.labels import EMOTION_INDEX, SENTIMENT_INDEX
 from moodstream.types import ModalityResult
-from serving.fusion import STRATEGIES, FusionModel, emotion_rule
+from serving.fusion import STRATEGIES, ConcatNet, FusionModel, emotion_rule, stack_inputs
 
 
 def astronaut_jpeg() -> bytes:
@@ -87,3 +89,34 @@ def test_emotion_rule_weights_faces() -> None:
 def test_joy_face_and_happy_caption_fuse_to_joy(fusion: FusionModel, results) -> None:
     ((_, emo),) = fusion.fuse([results["pos"]], [results["img"]])
     assert emo.argmax() == EMOTION_INDEX["joy"]
+
+
+def test_concat_net_reads_probabilities_when_asked() -> None:
+    n = 4
+    args = [torch.rand(n, 3), torch.rand(n, 3), torch.randn(n, 384), torch.randn(n, 1280), torch.ones(n, 2)]
+    assert ConcatNet(probs=True)(*args).shape == (n, 3)
+    assert ConcatNet()(*args).shape == (n, 3)
+    assert ConcatNet(probs=True).mlp[1].in_features == ConcatNet().mlp[1].in_features + 6
+
+
+def test_fusion_temperature_from_config_applies_to_two_modality_posts() -> None:
+    base = FusionModel.load()
+    rng = np.random.default_rng(0)
+
+    def res(p, dim):
+        return ModalityResult(sentiment=np.asarray(p, np.float32), emotion=np.full(7, 1 / 7, np.float32),
+                              embedding=rng.normal(0, 1, dim).astype(np.float32))
+
+    texts = [res([0.1, 0.1, 0.8], 384), res([0.7, 0.2, 0.1], 384)]
+    images = [res([0.2, 0.2, 0.6], 1280), res([0.3, 0.3, 0.4], 1280)]
+    arrays = stack_inputs(texts, images)
+    config = copy.deepcopy(base.config)
+    config[base.strategy]["temperature"] = 3.0
+    hot = FusionModel(config, base.networks, base.strategy)
+    p0 = base.sentiment({k: v.copy() for k, v in arrays.items()})
+    p3 = hot.sentiment({k: v.copy() for k, v in arrays.items()})
+    assert hot.temperature() == 3.0
+    assert (p0.argmax(1) == p3.argmax(1)).all() and (p3.max(1) < p0.max(1)).all()
+    # a text-only post keeps the text head's own (calibrated) output
+    only = stack_inputs(texts[:1], [None])
+    assert np.allclose(hot.sentiment(only), texts[0].sentiment)

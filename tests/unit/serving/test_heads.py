@@ -52,3 +52,14 @@ def test_saved_bytes_are_deterministic_and_old_layout_reads(tmp_path: Path) -> N
               metadata={"config": json.dumps(head.config()), "meta": json.dumps(meta)})
     loaded, loaded_meta = load_head(tmp_path / "old.safetensors")
     assert loaded_meta == meta and loaded.hidden == 4
+
+
+def test_head_temperature_softens_without_changing_the_label() -> None:
+    torch.manual_seed(0)
+    head = Head(8, 3, hidden=None, dropout=0.0).eval()
+    x = np.random.default_rng(0).normal(0, 3, (20, 8)).astype(np.float32)
+    p1 = head.predict_proba(x)
+    head.temperature = 2.0
+    p2 = head.predict_proba(x)
+    assert (p1.argmax(1) == p2.argmax(1)).all()
+    assert p2.max(1).mean() < p1.max(1).mean()

@@ -1,0 +1,33 @@
+"""The augmentation of fusion training: the fused-label rule and the uninformative/mismatched pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from modelling.training.augment import Augmenter, fused_rule
+
+NEG, NEU, POS = 0, 1, 2
+
+
+def onehot(labels, conf=0.9):
+    out = np.full((len(labels), 3), (1 - conf) / 2, np.float32)
+    out[np.arange(len(labels)), labels] = conf
+    return out
+
+
+def test_fused_rule_and_augmenter() -> None:
+    assert fused_rule(np.array([NEG, NEU, POS, POS, NEU]), np.array([NEG, POS, NEU, NEG, NEU])).tolist() == \
+        [NEG, POS, POS, -1, NEU]
+    n = 20
+    rng = np.random.default_rng(0)
+    yt, yi = rng.integers(0, 3, n), rng.integers(0, 3, n)
+    train = {"tp": onehot(yt), "ip": onehot(yi), "te": np.zeros((n, 4), np.float32), "ie": np.ones((n, 5), np.float32),
+             "mask": np.ones((n, 2), np.float32), "y_text": yt, "y_image": yi}
+    images = {"ip": onehot([NEU, NEU]), "ie": np.zeros((2, 5), np.float32)}
+    extra = Augmenter(train, images, uninformative=0.5, mismatched=0.5).sample(np.random.default_rng(1))
+    assert len(extra["y"]) >= 10 and set(extra) == {"tp", "ip", "te", "ie", "mask", "y"}
+    blank = (extra["ie"] == 0).all(1)
+    assert blank.sum() == 10
+    # uninformative rows carry the caption's own text label
+    assert (extra["y"][blank] == extra["tp"][blank].argmax(1)).all()
+    assert (extra["y"] >= 0).all()
