@@ -161,7 +161,8 @@ def test_prediction_without_the_flags_still_parses() -> None:
     """A record written before issue #14 (no confidence, uncertain, conflict) reads with the defaults."""
     old = {"post_id": "p1", "model_version": "pack-abc", "created_at": "2026-01-01T00:00:00Z",
            "processed_at": "2026-01-01T00:00:01Z",
-           "sentiment": {"label": "positive", "score": 0.6, "probs": {"negative": 0.1, "neutral": 0.2, "positive": 0.7}},
+           "sentiment": {"label": "positive", "score": 0.6,
+                         "probs": {"negative": 0.1, "neutral": 0.2, "positive": 0.7}},
            "emotion": {"label": "joy", "probs": {"joy": 1.0}}, "modalities": {"text": None, "image": None},
            "fusion": "late", "latency_ms": 1.0}
     pred = Prediction.model_validate(old)
