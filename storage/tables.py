@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -86,6 +87,9 @@ class PredictionRow(Base):
     confidence: Mapped[float] = mapped_column(Float, nullable=False)  # max fused sentiment probability
     latency_ms: Mapped[float] = mapped_column(Float, nullable=False)
     cached: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Prediction.uncertain / .conflict (migration 0005); rows written before them read as false.
+    uncertain: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    conflict: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
     __table_args__ = (
         # Covering on PostgreSQL (INCLUDE), so the dashboard's aggregates are index-only scans; plain on SQLite.
@@ -190,6 +194,8 @@ class ModalityWindowRow(Base):
     both_modalities: Mapped[int] = mapped_column(Integer, nullable=False)  # posts with text and image predictions
     agree_sentiment: Mapped[int] = mapped_column(Integer, nullable=False)
     agree_emotion: Mapped[int] = mapped_column(Integer, nullable=False)
+    uncertain: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")  # posts flagged uncertain
+    conflict: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")  # text and image conflict
 
 
 class PipelineWindowRow(Base):
