@@ -94,7 +94,11 @@ def pages(now: datetime, span: timedelta, bucket: str) -> dict[str, list[Callabl
     start, end = now - span, now
     return {
         "Trends": [lambda c: q.sentiment_summary(c, start, end), lambda c: q.sentiment_over_time(c, start, end, bucket),
-                   lambda c: q.search_hashtags(c, "", 50, start, end)],
+                   lambda c: q.search_hashtags(c, "", 50, start, end),
+                   lambda c: q.flag_rates(c, start, end, bucket)],
+        "Trends excluding uncertain": [lambda c: q.sentiment_summary(c, start, end, exclude_uncertain=True),
+                                       lambda c: q.sentiment_over_time(c, start, end, bucket,
+                                                                       exclude_uncertain=True)],
         "Trends #tag7": [lambda c: q.sentiment_summary(c, start, end, ["tag7"]),
                          lambda c: q.sentiment_over_time(c, start, end, bucket, ["tag7"])],
         "Emotions": [*(lambda c, m=m: q.emotion_over_time(c, start, end, bucket, m)
