@@ -23,7 +23,8 @@ def _with_sparklines(df: pd.DataFrame, lines: dict[str, list[int]]) -> pd.DataFr
 def _table(title: str, df: pd.DataFrame, columns: list[str], key: str) -> None:
     st.subheader(title)
     if df.empty:
-        st.caption("No hashtags in this range.")
+        st.caption(f"No hashtag in {ui.describe_range()} qualifies: it needs the minimum number of posts set above "
+                   "and a mean score on this list's side of zero.")
         return
     st.dataframe(
         df[["hashtag", "trend", *columns]], hide_index=True, width="stretch", key=key,
@@ -33,7 +34,7 @@ def _table(title: str, df: pd.DataFrame, columns: list[str], key: str) -> None:
             "mean_score": st.column_config.NumberColumn("mean score", format="%+.3f"),
             "previous_score": st.column_config.NumberColumn("previous score", format="%+.3f"),
             "change": st.column_config.NumberColumn("change", format="%+d"),
-            "previous": st.column_config.NumberColumn("previous period"),
+            "previous": st.column_config.NumberColumn("previous", help="posts in the period before this range"),
         })
 
 
@@ -41,7 +42,7 @@ def body() -> None:
     span, bucket = ui.span_s(), ui.bucket()
     top = data.top_hashtags(span, LIMIT, "volume")
     if top.empty:
-        st.info("No hashtags in this time range.")
+        ui.nothing_in_range("hashtags")
         return
     positive = data.top_hashtags(span, LIMIT, "positive", min_volume)
     positive = positive[positive["mean_score"] > 0]

@@ -51,6 +51,18 @@ def chart_frames(at: AppTest) -> list[dict[str, pa.Table]]:
     return out
 
 
+def evidence_bars(at: AppTest) -> list[tuple[str, str, str]]:
+    """(caption, label, fill colour) of every confidence bar on the page, in order."""
+    import re
+
+    out = []
+    for md in at.markdown:
+        for m in re.finditer(r'data-label="([^"]*)".*?class="ms-caption"[^>]*>([^<]*)</div>.*?'
+                             r'class="ms-fill" style="background:(#[0-9a-f]{6})', md.value):
+            out.append((m.group(2).replace("&middot;", "·"), m.group(1), m.group(3)))
+    return out
+
+
 def share(n: int, total: int) -> str:
     return f"{n / total:.1%}"
 
@@ -69,9 +81,9 @@ def test_trends_numbers_and_filters(seeded, seedlib, now, app_env) -> None:
     assert m["Neutral"] == share(exp["neutral"], 20)
     assert m["Negative"] == share(exp["negative"], 20)
     assert m["Mean score"] == f"{exp['mean_score']:+.3f}"
-    area, _line, bars = chart_frames(at)  # share area, mean score line, volume bars
-    wide = bars["bucket,negative,neutral,positive,volume,mean_score"].to_pandas()
-    assert area["bucket,sentiment,posts"].num_rows == 3 * len(wide)
+    area, line, bars, _flags = chart_frames(at)  # share area, mean score line, volume bars, flag rates
+    wide = line["bucket,negative,neutral,positive,volume,mean_score"].to_pandas()
+    assert area["bucket,sentiment,posts"].num_rows == 3 * len(wide) == bars["bucket,sentiment,posts"].num_rows
     assert wide["volume"].sum() == 20 and wide["positive"].sum() == exp["positive"]
     hourly = len(wide)
 
@@ -82,9 +94,9 @@ def test_trends_numbers_and_filters(seeded, seedlib, now, app_env) -> None:
     assert m["Negative"] == share(exp["negative"], 8) and m["Positive"] == "0.0%"
 
     at.sidebar.button_group(key="bucket").set_value("minute").run()  # the SQL bucket, not a resample
-    wide = chart_frames(at)[2]["bucket,negative,neutral,positive,volume,mean_score"].to_pandas()
+    wide = chart_frames(at)[1]["bucket,negative,neutral,positive,volume,mean_score"].to_pandas()
     assert wide["volume"].sum() == 8 and len(wide) == 8 and len(wide) >= hourly
-    assert "Sentiment per minute" in elements(at, "vega_lite_chart")[0].proto.spec
+    assert "Sentiment share per minute" in elements(at, "vega_lite_chart")[0].proto.spec
 
     at.multiselect(key="tags").set_value([]).run()
     at.sidebar.selectbox(key="range").set_value("Last 15 minutes").run()
@@ -104,7 +116,7 @@ def test_trends_compare_two_hashtags(seeded, app_env) -> None:
     cats = [p for p in posts if "cats" in p.hashtags]
     assert m["#cats Positive"] == share(sum(p.sentiment == "positive" for p in cats), len(cats))
     assert m["#rain Negative"] == "100.0%"
-    assert len(chart_frames(at)) == 6  # three per hashtag
+    assert len(chart_frames(at)) == 6  # three per hashtag (no flag chart in the comparison)
 
 
 def test_hashtag_search_input_is_harmless(seeded, app_env) -> None:
@@ -188,8 +200,10 @@ def test_posts_gallery_filters_and_detail(seeded, seedlib, app_env) -> None:
     assert len(elements(at, "Image")) == sum(1 for p in posts[:24] if p.thumbnail)
     details = [b for b in at.button if b.label == "Details"]
     assert len(details) == len(posts)  # 24 > 20 recent + 4 old
-    bars = [p.proto.text for p in elements(at, "Progress")][:3]
-    assert bars == ["text: positive 90%", "image: neutral 60%", "fused: positive 90%"]
+    bars = evidence_bars(at)[:3]  # p00: text and image, conflicting
+    assert bars == [("text: positive 90%", "positive", "#2ca02c"),
+                    ("image: neutral 60% · 1 face", "neutral", "#9e9e9e"),
+                    ("fused (calibrated): positive 90%", "positive", "#2ca02c")]
 
     at.selectbox(key="posts_sentiment").set_value("negative").run()
     assert len([b for b in at.button if b.label == "Details"]) == sum(p.sentiment == "negative" for p in posts)
