@@ -181,7 +181,7 @@ def chart(c: Any) -> None:
 def describe_range() -> str:
     """The selected range in words, e.g. "the last hour"."""
     label = st.session_state.get("range") or DEFAULT_VIEW[0]
-    return label[0].lower() + label[1:] if label.startswith("Last") else label
+    return "the " + label[0].lower() + label[1:] if label.startswith("Last") else label
 
 
 def nothing_in_range(what: str = "posts") -> None:
