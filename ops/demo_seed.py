@@ -65,14 +65,14 @@ def prediction_for(post: Post, label: str, rng: random.Random, processed_at: dat
     t_said = i_said = None
     t_conf = i_conf = 0.0
     if post.text:
-        text, t_said, t_conf = _modality(label, 0.75, rng)
+        text, t_said, t_conf = _modality(label, 0.82, rng)
     if post.image is not None:
-        image, i_said, i_conf = _modality(label, 0.65, rng, faces=rng.choice((0, 0, 0, 1, 1, 2, 3)))
+        image, i_said, i_conf = _modality(label, 0.7, rng, faces=rng.choice((0, 0, 0, 1, 1, 2, 3)))
         if t_said in ("positive", "negative") and rng.random() < 0.05:  # a sarcastic caption under a photo
             i_said = OPPOSITE[t_said]
             i_conf = rng.uniform(0.6, 0.9)
             image = image.model_copy(update={"sentiment": _probs(SENTIMENTS, i_said, i_conf, rng)})
-    fused_label = _guess(label, 0.82, rng)
+    fused_label = _guess(label, 0.9, rng)
     both = text is not None and image is not None
     conflict = bool(both and {t_said, i_said} == {"positive", "negative"} and min(t_conf, i_conf) >= CONFLICT_MIN)
     confidence = rng.uniform(0.35, 0.6) if conflict else 0.36 + 0.62 * rng.random() ** 0.7
