@@ -36,11 +36,13 @@ OPPOSITE = {"positive": "negative", "negative": "positive", "neutral": "neutral"
 
 
 def _probs(labels: tuple[str, ...], top: str, p: float, rng: random.Random) -> dict[str, float]:
-    """``top`` at ``p``, the rest of the mass split at random over the other labels."""
+    """``top`` at ``p``, the rest of the mass split at random over the other labels (``top`` stays the argmax)."""
     others = [lab for lab in labels if lab != top]
     weights = [rng.random() + 0.05 for _ in others]
     total = sum(weights)
     out = {lab: (1.0 - p) * w / total for lab, w in zip(others, weights, strict=True)}
+    if max(out.values()) >= p:  # keep ``top`` the most likely label: split the rest evenly (p > 1/len(labels))
+        out = dict.fromkeys(others, (1.0 - p) / len(others))
     out[top] = p
     return {lab: round(out[lab], 6) for lab in labels}
 
