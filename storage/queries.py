@@ -508,10 +508,10 @@ def recent_posts(conn: Connection, limit: int = 24, sentiment: str | None = None
         q = q.where(P.emotion == emotion)
     if min_confidence is not None and min_confidence > 0:
         q = q.where(P.confidence >= float(min_confidence))
-    if uncertain_only:
-        q = q.where(P.uncertain.is_(True))
+    if uncertain_only:  # the bare column, as in the partial index's WHERE (both backends then use it)
+        q = q.where(P.uncertain)
     if conflict_only:
-        q = q.where(P.conflict.is_(True))
+        q = q.where(P.conflict)
     if hashtag:
         q = q.where(P.post_id.in_(select(H.post_id).where(H.hashtag == hashtag.lstrip("#").lower())))
     q = q.order_by(P.created_at.desc(), P.post_id).limit(_limit(limit))

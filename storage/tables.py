@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -96,6 +97,11 @@ class PredictionRow(Base):
         Index("ix_predictions_created_at", "created_at", postgresql_include=CREATED_AT_INCLUDE),
         Index("ix_predictions_processed_at", "processed_at", postgresql_include=PROCESSED_AT_INCLUDE),
         Index("ix_predictions_sentiment_created_at", "sentiment", "created_at"),
+        # The Posts page's "uncertain only" / "conflicting only": newest flagged posts without scanning the rest.
+        Index("ix_predictions_uncertain_created_at", "created_at", postgresql_where=text("uncertain"),
+              sqlite_where=text("uncertain")),
+        Index("ix_predictions_conflict_created_at", "created_at", postgresql_where=text("conflict"),
+              sqlite_where=text("conflict")),
     )
 
 
