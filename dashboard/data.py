@@ -176,3 +176,33 @@ def alerts(span_s: int, limit: int = 200) -> pd.DataFrame:
 
 def pipeline_stats(span_s: int, bucket: str = "minute") -> dict[str, Any]:
     return fetch("pipeline_stats", span_s, bucket=bucket)
+
+
+def data_extent() -> dict[str, Any]:
+    """First and last ``created_at`` of the stored predictions and their number (``storage.queries.data_extent``)."""
+    return fetch("data_extent")
+
+
+def flag_rates(span_s: int, bucket: str) -> pd.DataFrame:
+    cols = ["bucket", "volume", "uncertain", "conflict", "uncertain_rate", "conflict_rate"]
+    return _frame(fetch("flag_rates", span_s, bucket=bucket), cols)
+
+
+def sentiment_over_time_sure(span_s: int, bucket: str, tags: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``sentiment_over_time`` without the posts flagged uncertain (read from predictions)."""
+    cols = ["bucket", "negative", "neutral", "positive", "volume", "mean_score"]
+    return _frame(fetch("sentiment_over_time", span_s, bucket=bucket, hashtags=list(tags), exclude_uncertain=True),
+                  cols)
+
+
+def sentiment_summary_sure(span_s: int, tags: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``sentiment_summary`` without the posts flagged uncertain."""
+    return fetch("sentiment_summary", span_s, hashtags=list(tags), exclude_uncertain=True)
+
+
+def posts_page(limit: int, sentiment: str | None = None, emotion: str | None = None, hashtag: str | None = None,
+               min_confidence: float | None = None, uncertain_only: bool = False,
+               conflict_only: bool = False) -> list[dict[str, Any]]:
+    """``recent_posts`` with the flag filters."""
+    return fetch("recent_posts", limit=limit, sentiment=sentiment, emotion=emotion, hashtag=hashtag,
+                 min_confidence=min_confidence, uncertain_only=uncertain_only, conflict_only=conflict_only)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import charts, data
 from moodstream.config import get_settings
 
 RANGES: dict[str, int] = {
@@ -33,12 +35,62 @@ def escape_md(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+DEFAULT_VIEW = ("Last 24 hours", "hour")
+
+
+def default_view(extent: dict[str, Any] | None, now: datetime | None = None) -> tuple[str, str]:
+    """The time range and bucket a visit starts on, following the data (``storage.queries.data_extent``).
+
+    Data younger than an hour: the last hour by minute; younger than six hours: the last six hours by minute;
+    otherwise the last 24 hours by hour, unless the newest post is older than that: then the shortest range
+    that still holds it (by hour up to 7 days, else by day). No data: the last 24 hours by hour.
+    """
+    now = now or datetime.now(UTC)
+    first, last = (extent or {}).get("first"), (extent or {}).get("last")
+    if first is None or last is None:
+        return DEFAULT_VIEW
+    age, stale = (now - first).total_seconds(), (now - last).total_seconds()
+    if age <= RANGES["Last hour"]:
+        return "Last hour", "minute"
+    if age <= RANGES["Last 6 hours"]:
+        return "Last 6 hours", "minute"
+    if stale <= RANGES["Last 24 hours"]:
+        return DEFAULT_VIEW
+    for label, span in RANGES.items():
+        if span > stale:
+            return label, "hour" if span <= RANGES["Last 7 days"] else "day"
+    return "Last 30 days", "day"
+
+
+def _chosen() -> None:
+    """The range or bucket was changed by hand: stop following the data."""
+    st.session_state["view_chosen"] = True
+
+
+def _follow_data() -> None:
+    """Until the range or bucket is chosen by hand, start every full run on ``default_view`` of the data."""
+    if st.session_state.get("view_chosen"):
+        return
+    try:
+        extent = data.data_extent()
+    except data.DashboardDataError:
+        extent = None
+    st.session_state["range"], st.session_state["bucket"] = default_view(extent)
+
+
 def sidebar_controls() -> None:
-    """Time range, bucket and live toggle, in the sidebar of every page (so their state never resets)."""
+    """Time range, bucket and live toggle, in the sidebar of every page (so their state never resets).
+
+    The range and bucket follow the data (``default_view``) until one of them is changed by hand."""
     settings = get_settings()
+    _follow_data()
     with st.sidebar:
-        st.selectbox("Time range", list(RANGES), index=3, key="range")
-        st.segmented_control("Bucket", BUCKETS, default="hour", required=True, key="bucket")
+        st.selectbox("Time range", list(RANGES), key="range", on_change=_chosen,
+                     help="Until you pick one, the range follows the data: the last hour by minute while all posts "
+                          "are younger than an hour.")
+        st.segmented_control("Bucket", BUCKETS, required=True, key="bucket", on_change=_chosen,
+                             help="Size of one bar or point of the charts (coarser when the range would hold too "
+                                  "many).")
         st.toggle("Live", value=True, key="live",
                   help=f"Refresh the charts every {settings.dashboard_refresh_s:g} s without reloading the page")
 
@@ -119,3 +171,25 @@ def bucket_edges(span: int, bucket: str) -> pd.DatetimeIndex:
     freq = {"minute": "min", "hour": "h", "day": "D"}[bucket]
     end = pd.Timestamp.now(tz="UTC")
     return pd.date_range((end - pd.Timedelta(seconds=span)).floor(freq), end.floor(freq), freq=freq)
+
+
+def chart(c: Any) -> None:
+    """Draw an Altair chart at the page width and a readable height (its plot height plus title, legend, axis)."""
+    st.altair_chart(c, width="stretch", height=charts.display_height(c))
+
+
+def describe_range() -> str:
+    """The selected range in words, e.g. "the last hour"."""
+    label = st.session_state.get("range") or DEFAULT_VIEW[0]
+    return "the " + label[0].lower() + label[1:] if label.startswith("Last") else label
+
+
+def nothing_in_range(what: str = "posts") -> None:
+    """An empty state that says why and what to do: no ``what`` in the selected range, when the newest post is."""
+    try:
+        last = data.data_extent().get("last")
+    except data.DashboardDataError:
+        last = None
+    hint = (f" The newest post is from {last:%Y-%m-%d %H:%M} UTC; choose a longer time range in the sidebar."
+            if last is not None else "")
+    st.info(f"No {what} in {describe_range()}.{hint}", icon=":material/search_off:")

@@ -193,10 +193,13 @@ def data_extent(conn: Connection) -> dict[str, Any]:
 
 
 def sentiment_over_time(conn: Connection, start: datetime, end: datetime, bucket: str,
-                        hashtags: list[str] | None = None) -> list[dict[str, Any]]:
-    """Per bucket: ``bucket, negative, neutral, positive, volume, mean_score`` (buckets with posts only)."""
+                        hashtags: list[str] | None = None, exclude_uncertain: bool = False) -> list[dict[str, Any]]:
+    """Per bucket: ``bucket, negative, neutral, positive, volume, mean_score`` (buckets with posts only).
+
+    ``exclude_uncertain`` leaves out the posts flagged uncertain (read from ``predictions``: the summaries count
+    every post)."""
     tags = _tags(hashtags) or None
-    plan = _trend_plan(conn, [start, end], bucket, tags)
+    plan = None if exclude_uncertain else _trend_plan(conn, [start, end], bucket, tags)
     if plan:
         u = _source(plan, _tag_equals(tags))
         b = bucket_expr(conn, u.c.ts, bucket).label("bucket")
@@ -209,14 +212,17 @@ def sentiment_over_time(conn: Connection, start: datetime, end: datetime, bucket
     tag = _tag_filter(hashtags, start, end)
     if tag is not None:
         q = q.where(tag)
+    if exclude_uncertain:
+        q = q.where(P.uncertain.is_(False))
     return _rows(conn.execute(q.group_by(b).order_by(b)))
 
 
 def sentiment_summary(conn: Connection, start: datetime, end: datetime,
-                      hashtags: list[str] | None = None) -> dict[str, Any]:
-    """Totals over the range: ``negative, neutral, positive, volume, mean_score``."""
+                      hashtags: list[str] | None = None, exclude_uncertain: bool = False) -> dict[str, Any]:
+    """Totals over the range: ``negative, neutral, positive, volume, mean_score`` (``exclude_uncertain``: as in
+    ``sentiment_over_time``)."""
     tags = _tags(hashtags) or None
-    plan = _trend_plan(conn, [start, end], None, tags)
+    plan = None if exclude_uncertain else _trend_plan(conn, [start, end], None, tags)
     if plan:
         u = _source(plan, _tag_equals(tags))
         return dict(conn.execute(select(*_sums(u, *SENTIMENTS, "volume"), _mean(u))).one()._mapping)
@@ -226,6 +232,8 @@ def sentiment_summary(conn: Connection, start: datetime, end: datetime,
     tag = _tag_filter(hashtags, start, end)
     if tag is not None:
         q = q.where(tag)
+    if exclude_uncertain:
+        q = q.where(P.uncertain.is_(False))
     return dict(conn.execute(q).one()._mapping)
 
 
@@ -290,6 +298,29 @@ def emotion_by_modality(conn: Connection, start: datetime, end: datetime,
     if tag is not None:
         q = q.where(tag)
     return _agreement(conn.execute(q).one()._mapping)
+
+
+def flag_rates(conn: Connection, start: datetime, end: datetime, bucket: str) -> list[dict[str, Any]]:
+    """Per bucket: ``bucket, volume, uncertain, conflict`` (posts, and how many carry each Prediction flag) and
+    ``uncertain_rate, conflict_rate`` (shares of ``volume``); buckets with posts only. Long ranges and hour/day
+    buckets read ``modality_windows`` (which count the flags per minute), the rest ``predictions``."""
+    plan = wd.plan_for(conn, [start, end], bucket, wd.MODALITY_CHECKS)
+    if plan:
+        u = wd.modality_source(plan)
+        b = bucket_expr(conn, u.c.ts, bucket).label("bucket")
+        q = select(b, *_sums(u, "volume", "uncertain", "conflict")).group_by(b).order_by(b)
+    else:
+        b = bucket_expr(conn, P.created_at, bucket).label("bucket")
+        q = (select(b, func.count().label("volume"), _count_if(P.uncertain.is_(True)).label("uncertain"),
+                    _count_if(P.conflict.is_(True)).label("conflict"))
+             .where(_range(P.created_at, start, end)).group_by(b).order_by(b))
+    rows = _rows(conn.execute(q))
+    for r in rows:
+        for k in ("volume", "uncertain", "conflict"):
+            r[k] = int(r[k] or 0)
+        r["uncertain_rate"] = r["uncertain"] / r["volume"] if r["volume"] else None
+        r["conflict_rate"] = r["conflict"] / r["volume"] if r["volume"] else None
+    return rows
 
 
 # ------------------------------------------------------------------------------------------ hashtags
@@ -420,14 +451,36 @@ def search_hashtags(conn: Connection, prefix: str, limit: int = 20, start: datet
 _POST_COLS = (T.id, T.created_at, T.text, T.author, T.lang, T.source, T.image_url, T.has_image,
               P.processed_at, P.model_version, P.fusion, P.sentiment, P.sentiment_score, P.emotion,
               P.sentiment_probs, P.emotion_probs, P.text_sentiment, P.text_emotion, P.image_sentiment,
-              P.image_emotion, P.modalities, P.faces, P.confidence, P.latency_ms, P.cached)
+              P.image_emotion, P.modalities, P.faces, P.confidence, P.latency_ms, P.cached, P.uncertain, P.conflict)
 
 
 def _post_row(d: dict[str, Any]) -> dict[str, Any]:
     for k in ("sentiment_probs", "emotion_probs", "modalities"):
         d[k] = _json(d.get(k)) or {}
     d["modality_confidence"] = modality_confidence(d["modalities"], d["sentiment_probs"])
+    d["evidence"] = modality_evidence(d)
     return d
+
+
+def modality_evidence(post: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """What each modality says next to the fused label: ``text`` {label, confidence}, ``image`` {label, confidence,
+    faces} (``None`` when the post lacks the modality) and ``fused`` {label, confidence} (the stored, calibrated
+    confidence of the fused label)."""
+    mods = post.get("modalities") or {}
+    out: dict[str, dict[str, Any] | None] = {}
+    for m in ("text", "image"):
+        mod = mods.get(m) if isinstance(mods.get(m), dict) else None
+        probs = (mod or {}).get("sentiment") or {}
+        if not probs:
+            out[m] = None
+            continue
+        label = max(probs, key=probs.__getitem__)
+        out[m] = {"label": label, "confidence": float(probs[label])}
+        if m == "image":
+            out[m]["faces"] = (mod or {}).get("faces")
+    conf = post.get("confidence")
+    out["fused"] = {"label": post.get("sentiment"), "confidence": None if conf is None else float(conf)}
+    return out
 
 
 def modality_confidence(modalities: dict[str, Any], fused_probs: dict[str, float]) -> dict[str, float | None]:
@@ -443,8 +496,10 @@ def modality_confidence(modalities: dict[str, Any], fused_probs: dict[str, float
 
 def recent_posts(conn: Connection, limit: int = 24, sentiment: str | None = None, emotion: str | None = None,
                  hashtag: str | None = None, min_confidence: float | None = None,
-                 with_thumbnails: bool = True) -> list[dict[str, Any]]:
-    """The newest posts with their predictions (and thumbnail bytes), optionally filtered."""
+                 with_thumbnails: bool = True, uncertain_only: bool = False,
+                 conflict_only: bool = False) -> list[dict[str, Any]]:
+    """The newest posts with their predictions (and thumbnail bytes), optionally filtered (``uncertain_only``,
+    ``conflict_only``: only posts carrying that flag)."""
     cols = (*_POST_COLS, T.thumbnail) if with_thumbnails else _POST_COLS
     q = select(*cols).select_from(_PT.join(_TT, T.id == P.post_id))
     if sentiment:
@@ -453,6 +508,10 @@ def recent_posts(conn: Connection, limit: int = 24, sentiment: str | None = None
         q = q.where(P.emotion == emotion)
     if min_confidence is not None and min_confidence > 0:
         q = q.where(P.confidence >= float(min_confidence))
+    if uncertain_only:  # the bare column, as in the partial index's WHERE (both backends then use it)
+        q = q.where(P.uncertain)
+    if conflict_only:
+        q = q.where(P.conflict)
     if hashtag:
         q = q.where(P.post_id.in_(select(H.post_id).where(H.hashtag == hashtag.lstrip("#").lower())))
     q = q.order_by(P.created_at.desc(), P.post_id).limit(_limit(limit))

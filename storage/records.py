@@ -37,6 +37,14 @@ def _modality_labels(m: ModalityOut | None) -> tuple[str | None, str | None]:
     return (argmax(m.sentiment), argmax(m.emotion)) if m is not None else (None, None)
 
 
+def fused_confidence(pr: Prediction) -> float:
+    """The stored ``confidence``: the calibrated ``sentiment.confidence`` when the record has it, else the max fused
+    sentiment probability (the same number for a calibrated model; old records carry only the probabilities)."""
+    if pr.sentiment.confidence is not None:
+        return float(pr.sentiment.confidence)
+    return max(pr.sentiment.probs.values()) if pr.sentiment.probs else 0.0
+
+
 def post_row(rec: PostRecord) -> dict[str, Any]:
     """The ``posts`` row of a record."""
     p = rec.post
@@ -76,9 +84,11 @@ def prediction_row(rec: PostRecord) -> dict[str, Any]:
         "image_emotion": image_emo,
         "modalities": pr.modalities.model_dump(mode="json"),
         "faces": image.faces if image is not None else None,
-        "confidence": max(pr.sentiment.probs.values()) if pr.sentiment.probs else 0.0,
+        "confidence": fused_confidence(pr),
         "latency_ms": pr.latency_ms,
         "cached": rec.cached,
+        "uncertain": pr.uncertain,
+        "conflict": pr.conflict,
     }
 
 

@@ -5,7 +5,8 @@
   rows it wrote is added to the hour and day rows that hold them, so a rollup always equals the sum of its
   stored windows (a replay adds zero). Every value is an integer (the score sum in millionths: window means are
   stored rounded to 6 digits), so deltas and rebuilds agree exactly and never drift.
-* ``modality_windows``: per minute of ``created_at``, each modality's emotion counts and text/image agreement.
+* ``modality_windows``: per minute of ``created_at``, each modality's emotion counts, text/image agreement and
+  how many posts were flagged uncertain or conflicting.
 * ``pipeline_windows``: per minute of ``processed_at``, model version and fusion: processed, cached, latency sum.
 
 The last two are recomputed from ``predictions`` for the minutes a write touches (replace semantics, like the
@@ -134,13 +135,22 @@ def _in_minutes(col: Any, group: list[int]) -> Any:
     return and_(col >= lo, col < hi, bucket_epoch(col, MINUTE).in_(group))
 
 
+FLAGS = ("uncertain", "conflict")  # Prediction flags counted per minute in modality_windows (migration 0005)
+
+
+def flag_counts(cols: Any) -> list[Any]:
+    """``uncertain`` and ``conflict``: how many predictions carry each flag (``cols``: the predictions columns)."""
+    return [_ones(cols[f].is_(True)).label(f) for f in FLAGS]
+
+
 def _modality_select(where: Any) -> Select[Any]:
     bucket = bucket_epoch(P.created_at, MINUTE).label("bucket")
     both = P.text_sentiment.is_not(None) & P.image_sentiment.is_not(None)
     counts = [_ones(P[col] == e).label(f"{m}_{e}") for m, col in MODALITY_COLUMNS.items() for e in EMOTIONS]
     inner = (select(bucket, func.count().label("volume"), *counts, _ones(both).label("both_modalities"),
                     _ones(both & (P.text_sentiment == P.image_sentiment)).label("agree_sentiment"),
-                    _ones(both & (P.text_emotion == P.image_emotion)).label("agree_emotion"))
+                    _ones(both & (P.text_emotion == P.image_emotion)).label("agree_emotion"),
+                    *flag_counts(P))
              .where(where).group_by(bucket).subquery())
     return select(epoch_to_time(inner.c.bucket), *(c for c in inner.c if c.name != "bucket"))
 

@@ -22,6 +22,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -87,12 +89,20 @@ class PredictionRow(Base):
     confidence: Mapped[float] = mapped_column(Float, nullable=False)  # max fused sentiment probability
     latency_ms: Mapped[float] = mapped_column(Float, nullable=False)
     cached: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Prediction.uncertain / .conflict (migration 0005); rows written before them read as false.
+    uncertain: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    conflict: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
     __table_args__ = (
         # Covering on PostgreSQL (INCLUDE), so the dashboard's aggregates are index-only scans; plain on SQLite.
         Index("ix_predictions_created_at", "created_at", postgresql_include=CREATED_AT_INCLUDE),
         Index("ix_predictions_processed_at", "processed_at", postgresql_include=PROCESSED_AT_INCLUDE),
         Index("ix_predictions_sentiment_created_at", "sentiment", "created_at"),
+        # The Posts page's "uncertain only" / "conflicting only": newest flagged posts without scanning the rest.
+        Index("ix_predictions_uncertain_created_at", "created_at", postgresql_where=text("uncertain"),
+              sqlite_where=text("uncertain")),
+        Index("ix_predictions_conflict_created_at", "created_at", postgresql_where=text("conflict"),
+              sqlite_where=text("conflict")),
     )
 
 
@@ -191,6 +201,8 @@ class ModalityWindowRow(Base):
     both_modalities: Mapped[int] = mapped_column(Integer, nullable=False)  # posts with text and image predictions
     agree_sentiment: Mapped[int] = mapped_column(Integer, nullable=False)
     agree_emotion: Mapped[int] = mapped_column(Integer, nullable=False)
+    uncertain: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")  # posts flagged uncertain
+    conflict: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")  # text and image conflict
 
 
 class PipelineWindowRow(Base):

@@ -34,7 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from moodstream.clock import as_utc, window_start
 from moodstream.labels import EMOTIONS, SENTIMENTS
-from storage.rollups import MICROS, MODALITY_COLUMNS
+from storage.rollups import FLAGS, MICROS, MODALITY_COLUMNS
 from storage.tables import (
     ModalityWindowRow,
     PipelineWindowRow,
@@ -234,11 +234,12 @@ def _labelled(cols: list[Any], emotions: bool) -> list[Any]:
 
 
 MODALITY_VALUES = ("volume", *(f"{m}_{e}" for m in MODALITY_COLUMNS for e in EMOTIONS), "both_modalities",
-                   "agree_sentiment", "agree_emotion")
+                   "agree_sentiment", "agree_emotion", *FLAGS)
 
 
 def modality_source(plan: Plan) -> Subquery:
-    """Rows ``ts, volume, <modality>_<emotion>..., both_modalities, agree_sentiment, agree_emotion``."""
+    """Rows ``ts, volume, <modality>_<emotion>..., both_modalities, agree_sentiment, agree_emotion, uncertain,
+    conflict``."""
     parts: list[Any] = [select(M.window_start.label("ts"), *(M[c] for c in MODALITY_VALUES))
                         .where(any_range(M.window_start, plan.spans[MINUTE]))]
     if plan.edges:
@@ -247,7 +248,8 @@ def modality_source(plan: Plan) -> Subquery:
         parts.append(select(P.created_at.label("ts"), literal_column("1", Integer()).label("volume"), *counts,
                             ones(both).label("both_modalities"),
                             ones(both & (P.text_sentiment == P.image_sentiment)).label("agree_sentiment"),
-                            ones(both & (P.text_emotion == P.image_emotion)).label("agree_emotion"))
+                            ones(both & (P.text_emotion == P.image_emotion)).label("agree_emotion"),
+                            *(ones(P[f].is_(True)).label(f) for f in FLAGS))
                      .where(any_range(P.created_at, plan.edges)))
     return _union(parts)
 

@@ -18,7 +18,7 @@ def body() -> None:
     span, bucket = ui.span_s(), ui.bucket()
     fused = data.emotion_over_time(span, bucket, "fused", tags)
     if fused.empty:
-        st.info("No posts in this time range.")
+        ui.nothing_in_range()
         return
     totals = fused[list(EMOTIONS)].sum()
     top = totals.idxmax()
@@ -26,7 +26,7 @@ def body() -> None:
     cols[0].metric("Posts", f"{int(fused['volume'].sum()):,}")
     cols[1].metric("Top emotion", top, help=f"{int(totals[top]):,} posts")
     cols[2].metric("Top emotion share", ui.pct(totals[top], totals.sum()))
-    st.altair_chart(charts.emotion_mix(fused, f"Emotion mix per {bucket} (fused)"), width="stretch")
+    ui.chart(charts.emotion_mix(fused, f"Emotion mix per {bucket} (fused)", bucket=bucket))
 
     st.subheader("Where the signal comes from")
     st.caption("Each modality's own emotion prediction; posts without that modality are left out.")
@@ -34,13 +34,13 @@ def body() -> None:
         with col:
             df = fused if modality == "fused" else data.emotion_over_time(span, bucket, modality, tags)
             if df.empty:
-                st.info(f"No posts with a {modality} modality in this range.")
+                st.info(f"No posts with a {modality} part in {ui.describe_range()}.")
             else:
-                st.altair_chart(charts.emotion_mix(df, modality, height=160, legend=False), width="stretch")
+                ui.chart(charts.emotion_mix(df, modality, height=charts.SMALL_HEIGHT, legend=False, bucket=bucket))
 
     by_mod = data.emotion_by_modality(span, tags)
     counts = by_mod["counts"]
-    st.altair_chart(charts.emotion_shares_by_modality(counts), width="stretch")
+    ui.chart(charts.emotion_shares_by_modality(counts))
     table = pd.DataFrame({m: counts[m] for m in MODALITIES}).reindex(list(EMOTIONS))
     table.loc["posts"] = table.sum()
     st.dataframe(table, width="stretch")

@@ -20,20 +20,22 @@ def _with_sparklines(df: pd.DataFrame, lines: dict[str, list[int]]) -> pd.DataFr
     return df
 
 
-def _table(title: str, df: pd.DataFrame, columns: list[str], key: str) -> None:
+def _table(title: str, df: pd.DataFrame, columns: list[str], key: str, trend_width: str = "medium") -> None:
     st.subheader(title)
     if df.empty:
-        st.caption("No hashtags in this range.")
+        st.caption(f"No hashtag in {ui.describe_range()} qualifies: it needs the minimum number of posts set above "
+                   "and a mean score on this list's side of zero.")
         return
     st.dataframe(
         df[["hashtag", "trend", *columns]], hide_index=True, width="stretch", key=key,
         column_config={
             "hashtag": st.column_config.TextColumn("hashtag"),
-            "trend": st.column_config.LineChartColumn("trend (posts per bucket)", y_min=0),
+            "trend": st.column_config.LineChartColumn("trend", y_min=0, help="posts per bucket over the range",
+                                                      width=trend_width),  # type: ignore[arg-type]
             "mean_score": st.column_config.NumberColumn("mean score", format="%+.3f"),
             "previous_score": st.column_config.NumberColumn("previous score", format="%+.3f"),
             "change": st.column_config.NumberColumn("change", format="%+d"),
-            "previous": st.column_config.NumberColumn("previous period"),
+            "previous": st.column_config.NumberColumn("previous", help="posts in the period before this range"),
         })
 
 
@@ -41,7 +43,7 @@ def body() -> None:
     span, bucket = ui.span_s(), ui.bucket()
     top = data.top_hashtags(span, LIMIT, "volume")
     if top.empty:
-        st.info("No hashtags in this time range.")
+        ui.nothing_in_range("hashtags")
         return
     positive = data.top_hashtags(span, LIMIT, "positive", min_volume)
     positive = positive[positive["mean_score"] > 0]
@@ -61,7 +63,7 @@ def body() -> None:
                "top_positive")
     with right:
         _table("Biggest movers (vs previous period)", _with_sparklines(movers, lines),
-               ["volume", "previous", "change", "mean_score"], "movers")
+               ["volume", "previous", "change", "mean_score"], "movers", trend_width="small")
         _table("Most negative", _with_sparklines(negative, lines), ["volume", "mean_score", "negative"],
                "top_negative")
 

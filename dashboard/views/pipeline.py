@@ -38,19 +38,28 @@ def body() -> None:
         st.caption(f"Latency percentiles are approximate: over the latest {proc['latency_sample']:,} of the "
                    f"{proc['processed']:,} predictions in this range.")
     if not tp.empty:
-        st.altair_chart(charts.throughput(tp, bucket), width="stretch")
+        ui.chart(charts.throughput(tp, bucket))
+    else:
+        st.info(f"No posts were processed in {ui.describe_range()}.", icon=":material/search_off:")
     left, right = st.columns([3, 2])
     with left:
         st.subheader("Latest dead letters")
         if dlq["latest"]:
             st.dataframe(pd.DataFrame(dlq["latest"])[["failed_at", "stage", "post_id", "reason"]],
-                         hide_index=True, width="stretch")
+                         hide_index=True, width="stretch",
+                         column_config={"failed_at": st.column_config.DatetimeColumn("failed at (UTC)",
+                                                                                     format="YYYY-MM-DD HH:mm:ss"),
+                                        "post_id": st.column_config.TextColumn("post id", width="small"),
+                                        "reason": st.column_config.TextColumn("reason", width="large")})
         else:
             st.caption("None in this range.")
     with right:
         st.subheader("Model versions")
         if models:
-            st.dataframe(pd.DataFrame(models), hide_index=True, width="stretch")
+            st.dataframe(pd.DataFrame(models), hide_index=True, width="stretch",
+                         column_config={"model_version": "model version", "n": "posts",
+                                        "last_seen": st.column_config.DatetimeColumn("last seen (UTC)",
+                                                                                     format="YYYY-MM-DD HH:mm")})
         else:
             st.caption("No predictions processed in this range.")
 

@@ -1,4 +1,6 @@
-"""Posts: a gallery of recent posts with thumbnails, captions, predictions and per-modality confidence bars;
+"""Posts: a gallery of recent posts with thumbnails, captions, predictions and per-modality evidence (text: label
+and confidence; image: label, confidence and faces; fused: label and calibrated confidence), each confidence bar in
+the colour of the label it shows, and badges for posts flagged uncertain or conflicting (with filters for both);
 click-through (``?post=<id>``) to one post with all its probabilities. Captions are always plain text."""
 
 from __future__ import annotations
@@ -27,16 +29,32 @@ def close_post() -> None:
     st.rerun(scope="app")
 
 
-def confidence_bars(post: dict[str, Any]) -> None:
-    """One bar per modality: the max sentiment probability of text, image and the fused prediction."""
-    conf = post["modality_confidence"]
+def evidence(post: dict[str, Any]) -> None:
+    """What each modality says, next to the fused label: one bar per modality, coloured by the label it shows."""
+    ev = post.get("evidence") or {}
+    bars = []
     for modality in ("text", "image", "fused"):
-        value = conf.get(modality)
-        label = post.get(f"{modality}_sentiment") if modality != "fused" else post["sentiment"]
-        if value is None:
-            st.progress(0.0, text=f"{modality}: —")
-        else:
-            st.progress(min(max(float(value), 0.0), 1.0), text=f"{modality}: {label} {value:.0%}")
+        e = ev.get(modality)
+        if e is None:
+            bars.append(charts.confidence_bar_html(None, None, f"{modality}: — (no {modality})"))
+            continue
+        conf = e.get("confidence")
+        name = "fused (calibrated)" if modality == "fused" else modality
+        caption = f"{name}: {e['label']} {conf:.0%}" if conf is not None else f"{name}: {e['label']}"
+        if modality == "image" and e.get("faces") is not None:
+            faces = int(e["faces"])
+            caption += f" · {faces} face{'' if faces == 1 else 's'}"
+        bars.append(charts.confidence_bar_html(e["label"], conf, caption))
+    st.markdown("".join(bars), unsafe_allow_html=True)
+
+
+def flag_badges(post: dict[str, Any]) -> None:
+    if post.get("uncertain"):
+        st.badge("uncertain", icon=":material/help:", color="orange",
+                 help="calibrated confidence below the uncertainty threshold")
+    if post.get("conflict"):
+        st.badge("conflict", icon=":material/compare_arrows:", color="blue",
+                 help="text and image each confidently polar, in opposite directions")
 
 
 def card(post: dict[str, Any]) -> None:
@@ -47,27 +65,30 @@ def card(post: dict[str, Any]) -> None:
             st.caption("text only")
         text = post.get("text") or ""
         st.text(text if len(text) <= CAPTION_CHARS else text[:CAPTION_CHARS] + "…")
-        row = st.columns(2)
-        with row[0]:
+        with st.container(horizontal=True, gap="small"):
             st.badge(post["sentiment"], color=ui.BADGE_COLORS.get(post["sentiment"], "blue"))
-        with row[1]:
             st.badge(post["emotion"], color="violet")
-        confidence_bars(post)
+            flag_badges(post)
+        evidence(post)
         if st.button("Details", key=f"open_{post['id']}"):
             open_post(post["id"])
 
 
 def gallery() -> None:
-    posts = data.recent_posts(
+    posts = data.posts_page(
         st.session_state.get("posts_limit", 24),
         sentiment=None if st.session_state.get("posts_sentiment", ALL) == ALL else st.session_state["posts_sentiment"],
         emotion=None if st.session_state.get("posts_emotion", ALL) == ALL else st.session_state["posts_emotion"],
         hashtag=(st.session_state.get("posts_hashtag") or "").strip() or None,
         min_confidence=st.session_state.get("posts_confidence", 0.0) or None,
+        uncertain_only=bool(st.session_state.get("posts_uncertain")),
+        conflict_only=bool(st.session_state.get("posts_conflict")),
     )
-    st.caption(f"{len(posts)} most recent posts matching the filters")
+    st.caption(f"The {len(posts)} most recent posts matching the filters (all time, newest first). Bars: each "
+               "modality's confidence in its own label, coloured by that label.")
     if not posts:
-        st.info("No posts match these filters.")
+        st.info("No posts match these filters. Clear a filter above (sentiment, emotion, hashtag, minimum "
+                "confidence, uncertain or conflicting only) to see more.", icon=":material/filter_alt_off:")
         return
     for i in range(0, len(posts), COLUMNS):
         for col, post in zip(st.columns(COLUMNS), posts[i:i + COLUMNS], strict=False):
@@ -96,14 +117,18 @@ def detail(post_id: str) -> None:
         m[0].metric("Sentiment", post["sentiment"])
         m[1].metric("Score", ui.score(post["sentiment_score"]))
         m[2].metric("Emotion", post["emotion"])
-        m[3].metric("Confidence", f"{post['confidence']:.0%}")
-        confidence_bars(post)
+        m[3].metric("Confidence", f"{post['confidence']:.0%}", help="calibrated confidence of the fused label")
+        with st.container(horizontal=True, gap="small"):
+            flag_badges(post)
+        evidence(post)
     mods = post["modalities"] or {}
     sent = {"fused": post["sentiment_probs"], **{k: (mods.get(k) or {}).get("sentiment") for k in ("text", "image")}}
     emo = {"fused": post["emotion_probs"], **{k: (mods.get(k) or {}).get("emotion") for k in ("text", "image")}}
     a, b = st.columns(2)
-    a.altair_chart(charts.probabilities(sent, SENTIMENTS, "Sentiment probabilities"), width="stretch")
-    b.altair_chart(charts.probabilities(emo, EMOTIONS, "Emotion probabilities"), width="stretch")
+    with a:
+        ui.chart(charts.probabilities(sent, SENTIMENTS, "Sentiment probabilities"))
+    with b:
+        ui.chart(charts.probabilities(emo, EMOTIONS, "Emotion probabilities"))
     a, b = st.columns(2)
     a.dataframe(pd.DataFrame({src: p for src, p in sent.items() if p}).T.reindex(columns=list(SENTIMENTS)),
                 width="stretch")
@@ -124,6 +149,11 @@ if not post_id:
     f[2].text_input("Hashtag", key="posts_hashtag", placeholder="e.g. cats", persist_state="session")
     f[3].slider("Minimum confidence", 0.0, 1.0, 0.0, 0.05, key="posts_confidence", persist_state="session")
     f[4].selectbox("Show", [12, 24, 48, 96], index=1, key="posts_limit", persist_state="session")
+    g = st.columns([1, 1, 3])
+    g[0].toggle("Uncertain only", key="posts_uncertain", persist_state="session",
+                help="posts whose calibrated confidence is below the uncertainty threshold")
+    g[1].toggle("Conflicting only", key="posts_conflict", persist_state="session",
+                help="posts whose text and image are each confidently polar, in opposite directions")
     ui.live(gallery)
 else:
     ui.live(lambda: detail(post_id))

@@ -1,4 +1,5 @@
-"""Trends: sentiment share over time, mean score, volume; hashtag filter; two hashtags side by side."""
+"""Trends: sentiment share over time, mean score, volume; hashtag filter; two hashtags side by side; the share of
+posts flagged uncertain or conflicting; a toggle that leaves the uncertain posts out of the sentiment numbers."""
 
 from __future__ import annotations
 
@@ -17,18 +18,42 @@ def metrics(summary: dict, prefix: str = "") -> None:
     cols[4].metric(f"{prefix}Mean score", ui.score(summary["mean_score"]), help="P(positive) − P(negative)")
 
 
-def trend(span: int, bucket: str, tags: tuple[str, ...], title: str) -> None:
-    df = data.sentiment_over_time(span, bucket, tags)
+def trend(span: int, bucket: str, tags: tuple[str, ...], title: str, exclude_uncertain: bool = False) -> None:
+    df = (data.sentiment_over_time_sure if exclude_uncertain else data.sentiment_over_time)(span, bucket, tags)
     if df.empty:
-        st.info("No posts in this time range" + (f" for #{', #'.join(tags)}." if tags else "."))
+        ui.nothing_in_range(("confident posts" if exclude_uncertain else "posts")
+                            + (f" tagged #{', #'.join(tags)}" if tags else ""))
         return
-    for chart in charts.sentiment_trend(df, title=title):
-        st.altair_chart(chart, width="stretch")
+    for chart in charts.sentiment_panels(df, title, bucket):
+        ui.chart(chart)
+
+
+def flags(span: int, bucket: str, tags: tuple[str, ...] = ()) -> None:
+    """How many posts the models were unsure of, and how many had text and image pulling opposite ways."""
+    df = data.flag_rates(span, bucket)
+    if df.empty:
+        return
+    st.subheader("Uncertain and conflicting posts")
+    if tags:
+        st.caption("Over all posts of the range: the hashtag filter does not apply to this part.")
+    total = int(df["volume"].sum())
+    cols = st.columns(3)
+    cols[0].metric("Uncertain", ui.pct(int(df["uncertain"].sum()), total),
+                   help="share of the range's posts whose calibrated confidence is below the uncertainty threshold "
+                        f"({int(df['uncertain'].sum()):,} posts)")
+    cols[1].metric("Conflicting", ui.pct(int(df["conflict"].sum()), total),
+                   help="share of posts whose text and image are each confidently positive or negative, in "
+                        f"opposite directions ({int(df['conflict'].sum()):,} posts)")
+    ui.chart(charts.flag_rates(df, bucket))
 
 
 st.title("Trends")
 tags = ui.hashtag_filter()
-compare = st.toggle("Compare two hashtags side by side", key="compare", persist_state="session")
+toggles = st.columns(2)
+compare = toggles[0].toggle("Compare two hashtags side by side", key="compare", persist_state="session")
+exclude = toggles[1].toggle("Exclude uncertain posts", key="exclude_uncertain", persist_state="session",
+                            help="Leave the posts the models were unsure of out of the sentiment numbers and charts "
+                                 "(read from the predictions table).")
 pair: tuple[str, str] | None = None
 if compare:
     try:
@@ -49,12 +74,16 @@ def body() -> None:
         for col, tag in zip(st.columns(2), pair, strict=True):
             with col:
                 st.subheader(f"#{tag}")
-                metrics(data.sentiment_summary(span, (tag,)), prefix=f"#{tag} ")
-                trend(span, bucket, (tag,), f"#{tag} sentiment per {bucket}")
+                summary = (data.sentiment_summary_sure if exclude else data.sentiment_summary)(span, (tag,))
+                metrics(summary, prefix=f"#{tag} ")
+                trend(span, bucket, (tag,), f"#{tag} sentiment per {bucket}", exclude)
         return
-    metrics(data.sentiment_summary(span, tags))
+    metrics((data.sentiment_summary_sure if exclude else data.sentiment_summary)(span, tags))
     label = f" — #{', #'.join(tags)}" if tags else ""
-    trend(span, bucket, tags, f"Sentiment per {bucket}{label}")
+    if exclude:
+        st.caption("Posts flagged uncertain are left out of these numbers and charts.")
+    trend(span, bucket, tags, f"Sentiment share per {bucket}{label}", exclude)
+    flags(span, bucket, tags)
 
 
 ui.live(body)

@@ -94,7 +94,11 @@ def pages(now: datetime, span: timedelta, bucket: str) -> dict[str, list[Callabl
     start, end = now - span, now
     return {
         "Trends": [lambda c: q.sentiment_summary(c, start, end), lambda c: q.sentiment_over_time(c, start, end, bucket),
-                   lambda c: q.search_hashtags(c, "", 50, start, end)],
+                   lambda c: q.search_hashtags(c, "", 50, start, end),
+                   lambda c: q.flag_rates(c, start, end, bucket)],
+        "Trends excluding uncertain": [lambda c: q.sentiment_summary(c, start, end, exclude_uncertain=True),
+                                       lambda c: q.sentiment_over_time(c, start, end, bucket,
+                                                                       exclude_uncertain=True)],
         "Trends #tag7": [lambda c: q.sentiment_summary(c, start, end, ["tag7"]),
                          lambda c: q.sentiment_over_time(c, start, end, bucket, ["tag7"])],
         "Emotions": [*(lambda c, m=m: q.emotion_over_time(c, start, end, bucket, m)
@@ -105,7 +109,8 @@ def pages(now: datetime, span: timedelta, bucket: str) -> dict[str, list[Callabl
                      lambda c: q.hashtag_movers(c, start, end, 10),
                      lambda c: q.hashtag_sparklines(c, [f"tag{i}" for i in range(20)], start, end, bucket)],
         "Posts": [lambda c: q.recent_posts(c, 24), lambda c: q.recent_posts(c, 24, "negative", "anger", "tag7", 0.8),
-                  lambda c: q.get_post(c, "b123456")],
+                  lambda c: q.get_post(c, "b123456"), lambda c: q.recent_posts(c, 24, uncertain_only=True),
+                  lambda c: q.recent_posts(c, 24, conflict_only=True)],
         "Alerts": [lambda c: q.alerts(c, start, 200)],
         "Pipeline": [lambda c: q.pipeline_stats(c, start, end, bucket)],
         "search 'ta'": [lambda c: q.search_hashtags(c, "ta", 50)],

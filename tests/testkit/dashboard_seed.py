@@ -15,6 +15,8 @@ from sqlalchemy import Engine, insert
 from moodstream.labels import EMOTIONS, SENTIMENTS
 from storage.tables import AlertDeliveryRow, AlertRow, Base, DeadLetterRow, PostHashtagRow, PostRow, PredictionRow
 
+UNCERTAIN_BELOW = 0.6  # the seed flags posts below this confidence uncertain; "both" posts whose image
+# disagrees with the text (every third) carry the conflict flag
 XSS_CAPTION = "<script>alert('xss')</script> [click me](javascript:alert(1)) **bold** #cats"
 
 
@@ -35,6 +37,8 @@ class SeedPost:
     cached: bool = False
     model_version: str = "pack-1"
     thumbnail: bytes | None = None
+    uncertain: bool = False  # Prediction flags (issue #14)
+    conflict: bool = False
 
     @property
     def score(self) -> float:
@@ -94,6 +98,7 @@ def standard_posts(now: datetime | None = None) -> list[SeedPost]:
             text_sentiment=sent if has_text else None, text_emotion=emo if has_text else None,
             image_sentiment=img_sent if has_image else None, image_emotion=emo if has_image else None,
             confidence=conf, latency_ms=lat, cached=cached, thumbnail=tiny_jpeg() if has_image else None,
+            uncertain=conf < UNCERTAIN_BELOW, conflict=mods == "both" and i % 3 == 0,
         ))
     for j in range(4):  # previous period (24-48 h before now): #news was busier, #old only then
         posts.append(SeedPost(
@@ -143,7 +148,8 @@ def seed(engine: Engine, posts: list[SeedPost], now: datetime | None = None, *, 
              "text_sentiment": p.text_sentiment, "text_emotion": p.text_emotion,
              "image_sentiment": p.image_sentiment, "image_emotion": p.image_emotion,
              "modalities": _modalities(p), "faces": 1 if p.image_sentiment else None,
-             "confidence": p.confidence, "latency_ms": p.latency_ms, "cached": p.cached}
+             "confidence": p.confidence, "latency_ms": p.latency_ms, "cached": p.cached,
+             "uncertain": p.uncertain, "conflict": p.conflict}
             for p in posts])
         tags = [{"post_id": p.id, "hashtag": t, "created_at": p.created_at} for p in posts for t in p.hashtags]
         if tags:

@@ -80,3 +80,19 @@ def mixed_batch(n: int = 24) -> list[PostRecord]:
         else:
             out.append(make_record(i, text=True, hashtags=[], cached=True))  # no hashtags at all
     return out
+
+
+def flagged(rec: PostRecord, *, uncertain: bool = False, conflict: bool = False,
+            confidence: float | None = None) -> PostRecord:
+    """``rec`` with the Prediction flags set (and ``sentiment.confidence``, when given)."""
+    pr = rec.prediction
+    update: dict[str, object] = {"uncertain": uncertain, "conflict": conflict}
+    if confidence is not None:
+        update["sentiment"] = pr.sentiment.model_copy(update={"confidence": confidence})
+    return PostRecord(post=rec.post, prediction=pr.model_copy(update=update), thumbnail=rec.thumbnail,
+                      cached=rec.cached)
+
+
+def flagged_batch(n: int = 24) -> list[PostRecord]:
+    """``mixed_batch(n)`` with every third post uncertain and every fourth conflicting (some are both)."""
+    return [flagged(r, uncertain=i % 3 == 0, conflict=i % 4 == 2) for i, r in enumerate(mixed_batch(n))]

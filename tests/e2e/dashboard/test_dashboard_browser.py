@@ -56,3 +56,26 @@ def test_password_gate_in_the_browser(tmp_path: Path, seedlib, start_dashboard, 
     text = browser.eval(TEXT)
     assert "Mean score" not in text and "Posts" not in text
     assert browser.eval(CHART) == 0
+
+
+def test_screenshots_of_every_page(tmp_path: Path, seedlib, start_dashboard, browser) -> None:
+    """What ``python -m ops.screenshots`` does: every page rendered in Chromium, full height, one PNG each."""
+    from PIL import Image
+
+    from ops.screenshots import PAGES, capture
+
+    base = start_dashboard(seeded_sqlite(tmp_path, seedlib))
+    shots = capture(base, tmp_path / "docs", PAGES, browser=browser)
+    assert [s.name for s in shots] == [f"dashboard-{p}.png" for p in PAGES]
+    heights = {}
+    for shot in shots:
+        with Image.open(shot) as im:
+            assert im.width == 1400 and im.height >= 900, shot.name
+            heights[shot.stem] = im.height
+            assert len(im.convert("L").getcolors(1 << 16) or []) > 50, shot.name  # not a blank page
+    assert heights["dashboard-trends"] > 1400  # four charts at readable heights do not fit one screen
+    browser.goto(base)
+    browser.settle()
+    sizes = browser.eval("Array.from(document.querySelectorAll('.vega-embed')).map(e => e.getBoundingClientRect()"
+                         ".height)")
+    assert len(sizes) == 4 and min(sizes) >= 200, sizes  # no chart squeezed to a strip

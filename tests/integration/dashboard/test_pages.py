@@ -51,6 +51,18 @@ def chart_frames(at: AppTest) -> list[dict[str, pa.Table]]:
     return out
 
 
+def evidence_bars(at: AppTest) -> list[tuple[str, str, str]]:
+    """(caption, label, fill colour) of every confidence bar on the page, in order."""
+    import re
+
+    out = []
+    for md in at.markdown:
+        for m in re.finditer(r'data-label="([^"]*)".*?class="ms-caption"[^>]*>([^<]*)</div>.*?'
+                             r'class="ms-fill" style="background:(#[0-9a-f]{6})', md.value):
+            out.append((m.group(2).replace("&middot;", "·"), m.group(1), m.group(3)))
+    return out
+
+
 def share(n: int, total: int) -> str:
     return f"{n / total:.1%}"
 
@@ -69,9 +81,9 @@ def test_trends_numbers_and_filters(seeded, seedlib, now, app_env) -> None:
     assert m["Neutral"] == share(exp["neutral"], 20)
     assert m["Negative"] == share(exp["negative"], 20)
     assert m["Mean score"] == f"{exp['mean_score']:+.3f}"
-    area, _line, bars = chart_frames(at)  # share area, mean score line, volume bars
-    wide = bars["bucket,negative,neutral,positive,volume,mean_score"].to_pandas()
-    assert area["bucket,sentiment,posts"].num_rows == 3 * len(wide)
+    area, line, bars, _flags = chart_frames(at)  # share area, mean score line, volume bars, flag rates
+    wide = line["bucket,negative,neutral,positive,volume,mean_score"].to_pandas()
+    assert area["bucket,sentiment,posts"].num_rows == 3 * len(wide) == bars["bucket,sentiment,posts"].num_rows
     assert wide["volume"].sum() == 20 and wide["positive"].sum() == exp["positive"]
     hourly = len(wide)
 
@@ -82,9 +94,9 @@ def test_trends_numbers_and_filters(seeded, seedlib, now, app_env) -> None:
     assert m["Negative"] == share(exp["negative"], 8) and m["Positive"] == "0.0%"
 
     at.sidebar.button_group(key="bucket").set_value("minute").run()  # the SQL bucket, not a resample
-    wide = chart_frames(at)[2]["bucket,negative,neutral,positive,volume,mean_score"].to_pandas()
+    wide = chart_frames(at)[1]["bucket,negative,neutral,positive,volume,mean_score"].to_pandas()
     assert wide["volume"].sum() == 8 and len(wide) == 8 and len(wide) >= hourly
-    assert "Sentiment per minute" in elements(at, "vega_lite_chart")[0].proto.spec
+    assert "Sentiment share per minute" in elements(at, "vega_lite_chart")[0].proto.spec
 
     at.multiselect(key="tags").set_value([]).run()
     at.sidebar.selectbox(key="range").set_value("Last 15 minutes").run()
@@ -104,7 +116,7 @@ def test_trends_compare_two_hashtags(seeded, app_env) -> None:
     cats = [p for p in posts if "cats" in p.hashtags]
     assert m["#cats Positive"] == share(sum(p.sentiment == "positive" for p in cats), len(cats))
     assert m["#rain Negative"] == "100.0%"
-    assert len(chart_frames(at)) == 6  # three per hashtag
+    assert len(chart_frames(at)) == 6  # three per hashtag (no flag chart in the comparison)
 
 
 def test_hashtag_search_input_is_harmless(seeded, app_env) -> None:
@@ -188,8 +200,10 @@ def test_posts_gallery_filters_and_detail(seeded, seedlib, app_env) -> None:
     assert len(elements(at, "Image")) == sum(1 for p in posts[:24] if p.thumbnail)
     details = [b for b in at.button if b.label == "Details"]
     assert len(details) == len(posts)  # 24 > 20 recent + 4 old
-    bars = [p.proto.text for p in elements(at, "Progress")][:3]
-    assert bars == ["text: positive 90%", "image: neutral 60%", "fused: positive 90%"]
+    bars = evidence_bars(at)[:3]  # p00: text and image, conflicting
+    assert bars == [("text: positive 90%", "positive", "#2ca02c"),
+                    ("image: neutral 60% · 1 face", "neutral", "#9e9e9e"),
+                    ("fused (calibrated): positive 90%", "positive", "#2ca02c")]
 
     at.selectbox(key="posts_sentiment").set_value("negative").run()
     assert len([b for b in at.button if b.label == "Details"]) == sum(p.sentiment == "negative" for p in posts)
@@ -387,3 +401,121 @@ def test_filters_survive_page_switches_and_reruns(seeded, app_env) -> None:
     assert at.sidebar.selectbox(key="range").value == "Last 15 minutes"
     assert at.multiselect(key="tags").value == ["sun"]
     assert metrics(at)["Posts"] == "1"  # p01 is the only #sun post of the last 15 minutes
+
+
+# ------------------------------------------------------------------------- flags, default view, empty states
+
+
+def badges(at: AppTest) -> list[str]:
+    return [md.value for md in at.markdown if "-badge[" in md.value]
+
+
+def shown_posts(at: AppTest) -> set[str]:
+    return {b.key.removeprefix("open_") for b in at.button if b.label == "Details"}
+
+
+def test_posts_flag_filters_badges_and_evidence(seeded, app_env) -> None:
+    url, posts = seeded
+    app_env(url)
+    at = open_page("posts")
+    flagged = [b for b in badges(at) if "uncertain" in b or "conflict" in b]
+    assert sum("uncertain" in b for b in flagged) == sum(p.uncertain for p in posts) == 5
+    assert sum("conflict" in b for b in flagged) == sum(p.conflict for p in posts) == 2
+    bars = evidence_bars(at)
+    assert len(bars) == 3 * len(shown_posts(at))
+    for caption, label, colour in bars:  # every bar in the colour of the label it shows
+        assert colour == {"negative": "#d62728", "neutral": "#9e9e9e", "positive": "#2ca02c", "": "#e0e0e0"}[label]
+        assert caption.split(":")[0] in ("text", "image", "fused (calibrated)")
+    assert {label for _, label, _ in bars} >= {"negative", "neutral", "positive"}
+
+    at.toggle(key="posts_uncertain").set_value(True).run()
+    assert shown_posts(at) == {p.id for p in posts if p.uncertain} == {"p05", "p08", "p09", "p10", "p11"}
+    assert all("uncertain" in b for b in badges(at) if "orange" in b)
+    at.toggle(key="posts_uncertain").set_value(False).run()
+    at.toggle(key="posts_conflict").set_value(True).run()
+    assert shown_posts(at) == {p.id for p in posts if p.conflict} == {"p00", "p15"}
+    at.toggle(key="posts_uncertain").set_value(True).run()
+    assert shown_posts(at) == set() and "No posts match these filters" in at.info[0].value
+
+
+def test_post_detail_shows_flags_and_evidence(seeded, app_env) -> None:
+    url, _ = seeded
+    app_env(url)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page("views/posts.py")
+    at.query_params["post"] = "p15"  # negative, text and image, conflicting
+    at.run()
+    assert any("conflict" in b for b in badges(at)) and not any("uncertain" in b for b in badges(at))
+    assert evidence_bars(at) == [("text: negative 92%", "negative", "#d62728"),
+                                 ("image: neutral 60% · 1 face", "neutral", "#9e9e9e"),
+                                 ("fused (calibrated): negative 92%", "negative", "#d62728")]
+
+
+def test_trends_flag_rates_and_exclude_uncertain(seeded, seedlib, now, app_env) -> None:
+    url, posts = seeded
+    app_env(url)
+    at = open_page()
+    recent = [p for p in posts if p.created_at >= now - timedelta(hours=24)]
+    m = metrics(at)
+    assert m["Uncertain"] == share(sum(p.uncertain for p in recent), 20) == "25.0%"
+    assert m["Conflicting"] == share(sum(p.conflict for p in recent), 20) == "10.0%"
+    flags = chart_frames(at)[3]["bucket,flag,rate,posts,volume"].to_pandas()
+    assert flags.groupby("flag")["posts"].sum().to_dict() == {"conflict": 2, "uncertain": 5}
+    assert "Uncertain and conflicting posts per hour" in elements(at, "vega_lite_chart")[3].proto.spec
+
+    at.toggle(key="exclude_uncertain").set_value(True).run()
+    sure = [p for p in recent if not p.uncertain]
+    exp = seedlib.expected_shares(sure, now - timedelta(hours=24), now + timedelta(minutes=1))
+    m = metrics(at)
+    assert m["Posts"] == str(len(sure)) == "15"
+    assert m["Positive"] == share(exp["positive"], 15) and m["Neutral"] == share(exp["neutral"], 15)
+    assert m["Mean score"] == f"{exp['mean_score']:+.3f}"
+    wide = chart_frames(at)[1]["bucket,negative,neutral,positive,volume,mean_score"].to_pandas()
+    assert wide["volume"].sum() == 15 and wide["neutral"].sum() == exp["neutral"]
+    assert m["Uncertain"] == "25.0%"  # the rates still describe every post
+    assert any("left out" in c.value for c in at.caption)
+
+
+def _young_seed(db_url: str, seedlib, now, minutes: int) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(db_url)
+    seedlib.create_schema(engine)
+    posts = [p for p in seedlib.standard_posts(now) if p.created_at >= now - timedelta(minutes=minutes)]
+    seedlib.seed(engine, posts, now, extras=False)
+    engine.dispose()
+
+
+def test_default_range_follows_young_data(db_url, seedlib, now, app_env) -> None:
+    """A four-minute-old demo opens on the last hour by minute (not 24 h by hour); a range chosen by hand stays."""
+    _young_seed(db_url, seedlib, now, 5)
+    app_env(db_url)
+    at = open_page()
+    assert at.sidebar.selectbox(key="range").value == "Last hour"
+    assert at.sidebar.button_group(key="bucket").value == "minute"
+    assert "Sentiment share per minute" in elements(at, "vega_lite_chart")[0].proto.spec
+    assert metrics(at)["Posts"] == "1"
+    at.sidebar.selectbox(key="range").set_value("Last 7 days").run()
+    at.run()
+    assert at.sidebar.selectbox(key="range").value == "Last 7 days"
+    at.switch_page("views/pipeline.py").run()
+    assert at.sidebar.selectbox(key="range").value == "Last 7 days"
+
+
+def test_empty_range_explains_itself(db_url, seedlib, now, app_env) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(db_url)
+    seedlib.create_schema(engine)
+    seedlib.seed(engine, [p for p in seedlib.standard_posts(now) if p.id.startswith("old")], now, extras=False)
+    engine.dispose()
+    app_env(db_url)
+    at = open_page()
+    at.sidebar.selectbox(key="range").set_value("Last 15 minutes").run()
+    info = at.info[0].value
+    assert info.startswith("No posts in the last 15 minutes.") and "UTC" in info and "longer time range" in info
+    newest = max(p.created_at for p in seedlib.standard_posts(now) if p.id.startswith("old"))
+    assert f"{newest:%Y-%m-%d %H:%M}" in info
+    for page in ("emotions", "hashtags"):
+        at.switch_page(f"views/{page}.py").run()
+        assert "longer time range" in at.info[0].value

@@ -44,7 +44,7 @@ def test_fresh_upgrade_creates_exactly_the_metadata(db_url: str) -> None:
     fks = {(fk["referred_table"], tuple(fk["constrained_columns"])) for fk in insp.get_foreign_keys("predictions")}
     assert fks == {("posts", ("post_id",))}
     engine.dispose()
-    assert current_revision(db_url) == head_revision() == "0004_alert_outbox"
+    assert current_revision(db_url) == head_revision() == "0005_prediction_flags"
     assert schema_diffs(db_url) == []
 
 
@@ -131,5 +131,5 @@ def test_upgrade_from_0001_and_downgrade(db_url: str, alembic) -> None:
     assert "ix_post_hashtags_created_at" not in {i["name"] for i in inspect(engine).get_indexes("post_hashtags")}
     assert not indexes["ix_predictions_created_at"].get("include_columns")
     alembic(command.upgrade, "head")
-    assert schema_diffs(db_url) == [] and current_revision(db_url) == "0004_alert_outbox"
+    assert schema_diffs(db_url) == [] and current_revision(db_url) == "0005_prediction_flags"
     engine.dispose()

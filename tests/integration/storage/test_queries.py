@@ -243,6 +243,8 @@ def test_each_query_is_one_statement_with_bound_parameters(db) -> None:
         lambda c: q.get_post(c, marker),
         lambda c: q.search_hashtags(c, marker),
         lambda c: q.alerts(c, start, 5),
+        lambda c: q.flag_rates(c, start, end, "hour"),
+        lambda c: q.recent_posts(c, 5, hashtag=marker, uncertain_only=True, conflict_only=True),
     ]
     with engine.connect() as c:
         for call in calls:
@@ -273,8 +275,8 @@ def windowed(db_url: str, fx):
     for i in range(300):
         created = t0 + timedelta(seconds=(i // 2) * 1700 + (i % 2) * 23.4)
         tags = [f"t{i % 5}", "all"] if i % 3 else [f"t{i % 7}"]
-        records.append(fx.make_record(i, image=i % 2 == 0, text=i % 4 != 0, hashtags=tags,
-                                      created_at=created))
+        records.append(fx.flagged(fx.make_record(i, image=i % 2 == 0, text=i % 4 != 0, hashtags=tags,
+                                                 created_at=created), uncertain=i % 3 == 0, conflict=i % 5 == 1))
     upsert_predictions(engine, records, window_s=60)
     yield engine, t0
     engine.dispose()
@@ -326,6 +328,9 @@ def _window_calls(t0: datetime) -> dict[str, object]:
         "pipeline_minute": lambda c: q.pipeline_stats(c, start, end),
         "pipeline_hour": lambda c: q.pipeline_stats(c, start, end, "hour"),
         "pipeline_day": lambda c: q.pipeline_stats(c, start, end, "day"),
+        "flag_rates_hour": lambda c: q.flag_rates(c, start, end, "hour"),
+        "flag_rates_day": lambda c: q.flag_rates(c, start, end, "day"),
+        "flag_rates_minute_long": lambda c: q.flag_rates(c, start, end, "minute"),
     }
 
 
@@ -434,3 +439,65 @@ def test_split_takes_days_then_hours_then_minutes() -> None:
     for spans in plan.spans.values():
         assert not any(a < mid < b for a, b in spans)
     assert any(a < mid < b for a, b in plan.edges)  # predictions rows are posts: merging edges is harmless
+
+
+def test_recent_posts_flag_filters_and_evidence(db) -> None:
+    engine, posts, _now = db
+    with engine.connect() as c:
+        uncertain = q.recent_posts(c, 50, uncertain_only=True)
+        conflict = q.recent_posts(c, 50, conflict_only=True)
+        both = q.recent_posts(c, 50, uncertain_only=True, conflict_only=True)
+        newest = q.recent_posts(c, 3)
+    assert {r["id"] for r in uncertain} == {p.id for p in posts if p.uncertain} == {"p05", "p08", "p09", "p10", "p11"}
+    assert {r["id"] for r in conflict} == {p.id for p in posts if p.conflict} == {"p00", "p15"}
+    assert both == [] and all(r["uncertain"] and not r["conflict"] for r in uncertain)
+    ev = newest[0]["evidence"]  # p00: text and image, conflicting
+    assert ev["text"] == {"label": "positive", "confidence": pytest.approx(0.9)}
+    assert ev["image"] == {"label": "neutral", "confidence": pytest.approx(0.6), "faces": 1}
+    assert ev["fused"] == {"label": "positive", "confidence": pytest.approx(0.9)}
+    assert newest[2]["evidence"]["image"] is None and newest[2]["evidence"]["text"]["label"] == "positive"
+
+
+def test_flag_rates_and_exclude_uncertain(db) -> None:
+    engine, posts, now = db
+    start, end = now - timedelta(hours=24), now + timedelta(minutes=1)
+    recent = _recent(posts, now)
+    sure = [p for p in recent if not p.uncertain]
+    with engine.connect() as c:
+        rates = q.flag_rates(c, start, end, "minute")
+        all_rows = q.sentiment_over_time(c, start, end, "hour")
+        rows = q.sentiment_over_time(c, start, end, "hour", exclude_uncertain=True)
+        summary = q.sentiment_summary(c, start, end, exclude_uncertain=True)
+        tagged = q.sentiment_summary(c, start, end, ["news"], exclude_uncertain=True)
+    assert sum(r["volume"] for r in rates) == 20
+    assert sum(r["uncertain"] for r in rates) == sum(p.uncertain for p in recent) == 5
+    assert sum(r["conflict"] for r in rates) == sum(p.conflict for p in recent) == 2
+    for r in rates:
+        assert r["uncertain_rate"] == pytest.approx(r["uncertain"] / r["volume"])
+        assert r["conflict_rate"] == pytest.approx(r["conflict"] / r["volume"])
+    assert sum(r["volume"] for r in all_rows) == 20
+    assert sum(r["volume"] for r in rows) == summary["volume"] == len(sure) == 15
+    for s in SENTIMENTS:
+        assert summary[s] == sum(p.sentiment == s for p in sure)
+    assert summary["mean_score"] == pytest.approx(sum(p.score for p in sure) / len(sure))
+    assert tagged["volume"] == sum(1 for p in sure if "news" in p.hashtags)
+
+
+def test_flag_rates_from_modality_windows_equal_predictions(db) -> None:
+    """With the worker's summaries in place, hour buckets read modality_windows: the same counts."""
+    from storage.engine import make_engine
+    from storage.repository import recompute_trend_windows
+
+    engine, _posts, now = db
+    start, end = now - timedelta(hours=24), now + timedelta(minutes=1)
+    with engine.connect() as c:
+        before = q.flag_rates(c, start, end, "hour")
+    eng = make_engine(engine.url.render_as_string(hide_password=False))
+    recompute_trend_windows(eng, None)
+    eng.dispose()
+    reads: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: reads.append(a[2]))
+    with engine.connect() as c:
+        after = q.flag_rates(c, start, end, "hour")
+    assert any("modality_windows" in sql for sql in reads)
+    assert after == before and sum(r["uncertain"] for r in after) == 5

@@ -163,3 +163,17 @@ def test_alerts_idempotent_by_id(engine) -> None:
         rows = conn.execute(select(t).order_by(t.c.id)).mappings().all()
     assert [r["id"] for r in rows] == ["cats:2026-05-01T12:00:00+00:00", "dogs:x"]
     assert rows[0]["delta"] == pytest.approx(-0.7) and rows[0]["direction"] == "down"
+
+
+def test_prediction_flags_round_trip(engine, fx) -> None:
+    """``uncertain`` / ``conflict`` and the calibrated ``sentiment.confidence`` are stored; a record without the
+    flags stores false, and a re-classification replaces them."""
+    plain = fx.make_record(1, image=True)
+    flagged = fx.flagged(fx.make_record(2, image=True), uncertain=True, conflict=True, confidence=0.42)
+    upsert_predictions(engine, [plain, flagged], window_s=60)
+    p, f = get_prediction(engine, plain.post.id), get_prediction(engine, flagged.post.id)
+    assert (p["uncertain"], p["conflict"]) == (False, False)
+    assert (f["uncertain"], f["conflict"]) == (True, True) and f["confidence"] == pytest.approx(0.42)
+    upsert_predictions(engine, [fx.flagged(flagged, uncertain=False, conflict=True)], window_s=60)
+    again = get_prediction(engine, flagged.post.id)
+    assert (again["uncertain"], again["conflict"]) == (False, True)

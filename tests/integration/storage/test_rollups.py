@@ -117,3 +117,62 @@ def test_migration_backfills_the_summaries(db_url: str, fx, alembic) -> None:
     alembic(command.upgrade, "head")
     assert_close(stored_summaries(engine), kept)
     engine.dispose()
+
+
+def test_flag_counts_follow_the_predictions(engine, fx) -> None:
+    """``modality_windows.uncertain`` / ``.conflict`` count the flagged posts per minute; a re-classification that
+    clears or sets a flag moves the counts in the same transaction (stored == recount throughout)."""
+    batch = fx.flagged_batch(36)
+    upsert_predictions(engine, batch, window_s=60)
+    rows = consistent(engine)["modality_windows"]
+    assert sum(r["uncertain"] for r in rows) == sum(r.prediction.uncertain for r in batch) == 12
+    assert sum(r["conflict"] for r in rows) == sum(r.prediction.conflict for r in batch) == 9
+    assert all(r["uncertain"] <= r["volume"] and r["conflict"] <= r["volume"] for r in rows)
+
+    flipped = [fx.flagged(r, uncertain=not r.prediction.uncertain, conflict=False) for r in batch[:6]]
+    upsert_predictions(engine, flipped, window_s=60)
+    rows = consistent(engine)["modality_windows"]
+    expected = {r.post.id: r.prediction for r in batch} | {r.post.id: r.prediction for r in flipped}
+    assert sum(r["uncertain"] for r in rows) == sum(p.uncertain for p in expected.values())
+    assert sum(r["conflict"] for r in rows) == sum(p.conflict for p in expected.values())
+
+
+def test_flags_migration_on_stored_rows(db_url: str, fx, alembic) -> None:
+    """0005 on a database at 0004 holding predictions: every old row reads as not uncertain, no conflict, and the
+    summaries stay equal to a recount; its downgrade and a second upgrade keep the rows."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.engine import make_engine
+
+    alembic(command.upgrade, "0004_alert_outbox")
+    engine = make_engine(db_url)
+    batch = fx.mixed_batch(12)
+    with engine.begin() as conn:  # rows as the 0004 code wrote them (no flag columns)
+        from storage.records import post_row, prediction_row
+        posts = [post_row(r) for r in batch]
+        preds = [{k: v for k, v in prediction_row(r).items() if k not in ("uncertain", "conflict")} for r in batch]
+        for table, rows in (("posts", posts), ("predictions", preds)):
+            cols = list(rows[0])
+            sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+            conn.execute(text(sql), [{k: (_json(v) if isinstance(v, dict) else v) for k, v in r.items()}
+                                     for r in rows])
+    alembic(command.upgrade, "head")
+    recompute_trend_windows(engine, None)
+    rows = consistent(engine)["modality_windows"]
+    assert sum(r["volume"] for r in rows) == 12 and {(r["uncertain"], r["conflict"]) for r in rows} == {(0, 0)}
+    with engine.connect() as conn:
+        flags = conn.execute(text("SELECT uncertain, conflict FROM predictions")).all()
+    assert len(flags) == 12 and {(bool(u), bool(c)) for u, c in flags} == {(False, False)}
+    alembic(command.downgrade, "0004_alert_outbox")
+    alembic(command.upgrade, "head")
+    upsert_predictions(engine, fx.flagged_batch(12), window_s=60)
+    rows = consistent(engine)["modality_windows"]
+    assert sum(r["uncertain"] for r in rows) == 4
+    engine.dispose()
+
+
+def _json(v: object) -> str:
+    import json
+
+    return json.dumps(v)

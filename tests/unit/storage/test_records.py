@@ -80,3 +80,16 @@ def test_record_rejects_mismatched_prediction(fx) -> None:
     other = fx.make_prediction(fx.make_post(2))
     with pytest.raises(ValueError, match="p00002"):
         PostRecord(post=post, prediction=other)
+
+
+def test_flags_and_calibrated_confidence(fx) -> None:
+    rec = fx.make_record(1, image=True)
+    row = prediction_row(rec)
+    assert row["uncertain"] is False and row["conflict"] is False  # records without the flags read as false
+    assert row["confidence"] == pytest.approx(max(rec.prediction.sentiment.probs.values()))
+    row = prediction_row(fx.flagged(rec, uncertain=True, conflict=True, confidence=0.41))
+    assert row["uncertain"] is True and row["conflict"] is True
+    assert row["confidence"] == pytest.approx(0.41)  # sentiment.confidence when present, not the max probability
+    old = rec.prediction.model_copy(update={"sentiment": rec.prediction.sentiment.model_copy(
+        update={"confidence": None})})
+    assert prediction_row(PostRecord(post=rec.post, prediction=old))["confidence"] == pytest.approx(0.6)
