@@ -8,6 +8,8 @@ UTC (what the database stores and the tooltips say); every axis names its unit.
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import pandas as pd
 
@@ -34,11 +36,16 @@ def label_color(label: str | None) -> str:
     return SENTIMENT_COLORS.get(label or "") or EMOTION_COLORS.get(label or "") or "#1f77b4"
 
 
-def time_axis(bucket: str = "hour") -> alt.X:
-    """The bucket axis: UTC times, labelled by the bucket's size."""
+def time_axis(bucket: str = "hour", df: pd.DataFrame | None = None) -> alt.X:
+    """The bucket axis: UTC times, labelled by the bucket's size, with ticks no finer than one bucket (so a few
+    minutes of data are not labelled "14:53 14:53 14:53" at sub-minute ticks) and about ten labels at most."""
+    axis: dict[str, Any] = {"format": TIME_FORMATS.get(bucket, "%b %d %H:%M"), "labelAngle": 0,
+                            "labelOverlap": True, "labelFlush": True}
+    if bucket in TIME_FORMATS and df is not None and "bucket" in df:
+        buckets = max(1, int(df["bucket"].nunique()))
+        axis["tickCount"] = min(buckets, 10)
     return alt.X("bucket:T", title=f"time (UTC), one bar or point per {bucket}", scale=alt.Scale(type="utc"),
-                 axis=alt.Axis(format=TIME_FORMATS.get(bucket, "%b %d %H:%M"), labelAngle=0, labelOverlap=True,
-                               labelFlush=True))
+                 axis=alt.Axis(**axis))
 
 
 def _when(bucket: str = "hour") -> alt.Tooltip:
@@ -106,7 +113,7 @@ def emotion_mix(df: pd.DataFrame, title: str, height: int = CHART_HEIGHT, legend
     """Emotion mix per bucket as a normalised stacked area."""
     legend_spec = alt.Legend(orient="top", title=None) if legend else None
     return (alt.Chart(_long(df, EMOTIONS, "emotion"), title=title).mark_area(interpolate="monotone")
-            .encode(time_axis(bucket),
+            .encode(time_axis(bucket, df),
                     alt.Y("posts:Q", stack="normalize", title="share of posts (%)", axis=alt.Axis(format="%")),
                     alt.Color("emotion:N", scale=EMOTION_SCALE, legend=legend_spec),
                     tooltip=[_when(bucket), "emotion:N", alt.Tooltip("posts:Q", title="posts")])
@@ -136,7 +143,7 @@ def throughput(df: pd.DataFrame, bucket: str = "minute") -> alt.Chart:
     })
     unit = {"minute": "min", "hour": "h", "day": "day"}.get(bucket, bucket)
     return (alt.Chart(long, title=f"Throughput per {bucket}").mark_bar()
-            .encode(time_axis(bucket), alt.Y("posts:Q", title=f"posts processed / {unit}", stack=True),
+            .encode(time_axis(bucket, df), alt.Y("posts:Q", title=f"posts processed / {unit}", stack=True),
                     alt.Color("kind:N", scale=alt.Scale(domain=["classified", "cache hit"],
                                                         range=["#1f77b4", "#aec7e8"]),
                               legend=alt.Legend(orient="top", title=None)),
@@ -164,14 +171,14 @@ def sentiment_panels(df: pd.DataFrame, title: str, bucket: str = "hour",
     """``sentiment_trend`` for the pages: UTC time axis, units on every axis, readable heights."""
     long = _long(df, SENTIMENTS, "sentiment")
     share = (alt.Chart(long, title=title).mark_area(interpolate="monotone")
-             .encode(time_axis(bucket),
+             .encode(time_axis(bucket, df),
                      alt.Y("posts:Q", stack="normalize", title="share of posts (%)", axis=alt.Axis(format="%")),
                      alt.Color("sentiment:N", scale=SENTIMENT_SCALE, legend=alt.Legend(orient="top", title=None)),
                      alt.Order("sentiment_order:Q"),
                      tooltip=[_when(bucket), "sentiment:N", alt.Tooltip("posts:Q", title="posts")])
              .transform_calculate(sentiment_order=f"indexof({list(SENTIMENTS)}, datum.sentiment)")
              .properties(height=height))
-    base = alt.Chart(df).encode(time_axis(bucket))
+    base = alt.Chart(df).encode(time_axis(bucket, df))
     mean = (base.mark_line(point=True, color="#1f77b4")
             .encode(alt.Y("mean_score:Q", title="mean score (−1 … +1)",
                           scale=alt.Scale(domain=[-1, 1])),
@@ -179,7 +186,7 @@ def sentiment_panels(df: pd.DataFrame, title: str, bucket: str = "hour",
             .properties(height=SMALL_HEIGHT))
     zero = alt.Chart(pd.DataFrame({"y": [0]})).mark_rule(strokeDash=[4, 4], color="#888").encode(y="y:Q")
     volume = (alt.Chart(long, title=f"Posts per {bucket}").mark_bar()
-              .encode(time_axis(bucket), alt.Y("posts:Q", title=f"posts / {UNITS.get(bucket, bucket)}", stack=True),
+              .encode(time_axis(bucket, df), alt.Y("posts:Q", title=f"posts / {UNITS.get(bucket, bucket)}", stack=True),
                       alt.Color("sentiment:N", scale=SENTIMENT_SCALE, legend=alt.Legend(orient="top", title=None)),
                       alt.Order("sentiment_order:Q"),
                       tooltip=[_when(bucket), "sentiment:N", alt.Tooltip("posts:Q", title="posts")])
@@ -195,7 +202,7 @@ def flag_rates(df: pd.DataFrame, bucket: str = "hour", height: int = SMALL_HEIGH
             for r in df.to_dict("records") for flag in FLAG_COLORS]
     data = pd.DataFrame(rows, columns=["bucket", "flag", "rate", "posts", "volume"])
     return (alt.Chart(data, title=f"Uncertain and conflicting posts per {bucket}").mark_line(point=True)
-            .encode(time_axis(bucket),
+            .encode(time_axis(bucket, df),
                     alt.Y("rate:Q", title="share of the bucket's posts (%)", axis=alt.Axis(format="%"),
                           scale=alt.Scale(domainMin=0)),
                     alt.Color("flag:N", scale=alt.Scale(domain=list(FLAG_COLORS), range=list(FLAG_COLORS.values())),

@@ -91,3 +91,19 @@ def test_colours_follow_the_label() -> None:
 def test_confidence_bar_escapes_its_text() -> None:
     bar = charts.confidence_bar_html('<img src=x onerror="alert(1)">', 0.5, "<script>alert(1)</script>")
     assert "<script>" not in bar and "<img" not in bar and "&lt;script&gt;" in bar
+
+
+def test_time_axis_ticks_no_finer_than_a_bucket() -> None:
+    """A few minutes of data: one tick per minute (not "14:53 14:53 14:53" at sub-minute ticks); long ranges: ≤ 10."""
+    from datetime import UTC, datetime, timedelta
+
+    import pandas as pd
+
+    from dashboard import charts
+
+    start = datetime(2026, 11, 30, 14, 53, tzinfo=UTC)
+    short = pd.DataFrame({"bucket": [start + timedelta(minutes=m) for m in range(6)]})
+    long = pd.DataFrame({"bucket": [start + timedelta(minutes=m) for m in range(60)]})
+    assert charts.time_axis("minute", short).to_dict()["axis"]["tickCount"] == 6
+    assert charts.time_axis("minute", long).to_dict()["axis"]["tickCount"] == 10
+    assert "tickCount" not in charts.time_axis("minute").to_dict()["axis"]
