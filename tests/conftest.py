@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -107,6 +108,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'moodstream.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Any]:
+    """A migrated database on ``db_url`` (SQLite file, then a private PostgreSQL database)."""
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
+
+    upgrade(db_url)
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
 
 
 @pytest.fixture(scope="session")

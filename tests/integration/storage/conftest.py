@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    """A migrated database (SQLite file, then a private PostgreSQL database)."""
-    from storage.engine import make_engine
-    from storage.migrate import upgrade
-
-    upgrade(db_url)
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
 
 
 def snapshot(engine: Engine) -> dict[str, list[dict[str, Any]]]:

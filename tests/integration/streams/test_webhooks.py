@@ -4,7 +4,6 @@ that is down and comes back (delivered once, after retries), and one that keeps 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -19,16 +18,6 @@ pytestmark = pytest.mark.integration
 
 WS = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    from storage.engine import make_engine
-    from storage.migrate import upgrade
-
-    upgrade(db_url)
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
 
 
 def alert(tag: str, direction: str = "down") -> dict:
