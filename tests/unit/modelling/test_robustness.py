@@ -6,14 +6,7 @@ import numpy as np
 
 from modelling.robustness import balanced_accuracy, grey_image, robustness_rows, row, targets_met
 from modelling.training.augment import fused_rule
-
-NEG, NEU, POS = 0, 1, 2
-
-
-def onehot(labels, conf=0.9):
-    out = np.full((len(labels), 3), (1 - conf) / 2, np.float32)
-    out[np.arange(len(labels)), labels] = conf
-    return out
+from testkit.probs import NEG, NEU, POS, onehot
 
 
 def test_row_accuracy_balanced_accuracy_mix_and_flip_rate() -> None:

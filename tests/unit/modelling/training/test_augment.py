@@ -5,14 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from modelling.training.augment import Augmenter, fused_rule
-
-NEG, NEU, POS = 0, 1, 2
-
-
-def onehot(labels, conf=0.9):
-    out = np.full((len(labels), 3), (1 - conf) / 2, np.float32)
-    out[np.arange(len(labels)), labels] = conf
-    return out
+from testkit.probs import NEG, NEU, POS, onehot
 
 
 def test_fused_rule_and_augmenter() -> None:
