@@ -128,8 +128,8 @@ class Settings(BaseSettings):
 
     # --- Stream worker ----------------------------------------------------------------------------
     stream_batch_max: int = Field(64, ge=1, description="stream.take(max, ...)")
-    stream_batch_within_s: float = Field(0.5, gt=0, description="stream.take(..., within=...)")
-    worker_concurrency: int = Field(1, ge=1, description="Faust agent concurrency per worker")
+    stream_batch_within_s: float = Field(0.1, gt=0, description="stream.take(..., within=...)")
+    worker_concurrency: int = Field(2, ge=1, description="batches in flight per worker, acknowledged in read order")
     worker_web_port: int = Field(6066, ge=0, description="worker web server (Prometheus /metrics); 0 = off")
     trend_window_s: int = Field(60, ge=1, description="tumbling window length of the trends")
     trend_grace_s: float = Field(10.0, ge=0, description="wait after a window ends before it counts as closed")

@@ -1,20 +1,24 @@
 """The Faust agent on the posts topic: raw-byte batches in, offsets acked only after the pipeline stored them.
 
 ``stream.noack_take`` buffers events without acking; each event is acked after ``Pipeline.process`` returned
-(rows committed, predictions and dead letters published). A batch that fails unexpectedly is retried, never
-acked, so no offset is skipped; a crash replays it from the last commit (sinks are idempotent).
+(rows committed, predictions and dead letters published). Up to ``worker_concurrency`` batches run at once and are
+acked in the order they were read (``streams.inflight``), never by Faust's out-of-order actors. A batch that fails
+unexpectedly is retried, never acked, so no offset is skipped; a crash replays it from the last commit (sinks are
+idempotent).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import faust
 
 from moodstream.config import Settings
 from streams import metrics
+from streams.inflight import InOrderBatches
 from streams.pipeline import Pipeline
 from streams.records import RawRecord
 from streams.retry import backoff_delays
@@ -50,24 +54,33 @@ def attach(app: faust.App, settings: Settings, pipeline: Pipeline, *, trend_flus
     ``/metrics`` on ``app``; returns the agent."""
     topic = posts_topic(app, settings)
 
-    @app.agent(topic, name="classify_posts", concurrency=settings.worker_concurrency)
+    async def run(records: list[RawRecord]) -> Any:
+        delays = backoff_delays(cap_s=settings.db_retry_max_s)
+        while True:
+            try:
+                return await pipeline.process(records)
+            except Exception:  # never ack a batch that did not go through; try it again
+                log.exception("batch of %d failed; retrying it (not acknowledged)", len(records))
+                await asyncio.sleep(next(delays))
+
+    # One Faust actor; ``worker_concurrency`` batches in flight inside it, acked in read order (streams/inflight.py).
+    @app.agent(topic, name="classify_posts", concurrency=1)
     async def classify_posts(stream: faust.StreamT) -> None:
-        async for events in stream.noack_take(settings.stream_batch_max, within=settings.stream_batch_within_s):
-            records = [RawRecord.from_event(e) for e in events]
-            delays = backoff_delays(cap_s=settings.db_retry_max_s)
-            while True:
-                try:
-                    rep = await pipeline.process(records)
-                    break
-                except Exception:  # never ack a batch that did not go through; try it again
-                    log.exception("batch of %d failed; retrying it (not acknowledged)", len(records))
-                    await asyncio.sleep(next(delays))
+        async def done(events: Sequence[Any], rep: Any) -> None:
             for e in events:
                 await stream.ack(e)
-            record_lag(app, records)
+            record_lag(app, [RawRecord.from_event(e) for e in events])
             log.info("batch done", extra={"n": rep.consumed, "persisted": rep.persisted, "cached": rep.cached,
                                           "deduplicated": rep.deduplicated, "classified": rep.classified,
                                           "dead": rep.dead})
+
+        batches: InOrderBatches[Any] = InOrderBatches(settings.worker_concurrency, done,
+                                                      metrics.batches_in_flight.set)
+        try:
+            async for events in stream.noack_take(settings.stream_batch_max, within=settings.stream_batch_within_s):
+                await batches.submit(events, run([RawRecord.from_event(e) for e in events]))
+        finally:
+            await batches.close()
 
     if pipeline.trends is not None:
         @app.timer(interval=trend_flush_s, name="flush_trends")

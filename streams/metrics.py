@@ -37,6 +37,8 @@ e2e_created = Histogram("moodstream_e2e_latency_from_created_seconds",
 e2e_published = Histogram("moodstream_e2e_latency_from_publish_seconds",
                           "Kafka message timestamp -> prediction persisted", buckets=LATENCY_BUCKETS,
                           registry=REGISTRY)
+batches_in_flight = Gauge("moodstream_batches_in_flight", "batches being processed, not yet acknowledged",
+                          registry=REGISTRY)
 consumer_lag = Gauge("moodstream_consumer_lag", "high watermark - next offset, per partition",
                      ["topic", "partition"], registry=REGISTRY)
 

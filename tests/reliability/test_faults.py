@@ -50,6 +50,20 @@ def _rng(request: pytest.FixtureRequest) -> random.Random:
     return random.Random(f"{SEED}:{request.node.name}")
 
 
+def _in_flight(worker: Any) -> float:
+    try:
+        return worker.metric("moodstream_batches_in_flight")
+    except Exception:  # the worker's web server is not up yet
+        return 0.0
+
+
+def _persisted(worker: Any) -> float:
+    try:
+        return worker.metric("moodstream_persisted_total")
+    except Exception:
+        return 0.0
+
+
 @pytest.mark.parametrize("form", FORMS)
 def test_worker_sigkilled_and_restarted(form: Form, request, stream_env, worker_factory, hostile_server, db) -> None:
     """1. SIGKILL the worker at random moments mid-stream (3 in the fast form, 5 in the soak); restart it each time."""
@@ -86,13 +100,7 @@ def test_two_workers_one_killed_rebalance(form: Form, request, stream_env, worke
     b = worker_factory({**stream_env, "MOODSTREAM_WORKER_WEB_PORT": str(free_port())})
     feed.start()
 
-    def persisted(w: Any) -> float:
-        try:
-            return w.metric("moodstream_persisted_total")
-        except Exception:
-            return 0.0
-
-    wait_for(lambda: persisted(a) > 0 and persisted(b) > 0, 120,
+    wait_for(lambda: _persisted(a) > 0 and _persisted(b) > 0, 120,
              lambda: f"both workers to own partitions and store posts\n{a.tail()}\n{b.tail()}", worker=a)
     time.sleep(rng.uniform(*form.kill_gap_s))
 
@@ -109,6 +117,64 @@ def test_two_workers_one_killed_rebalance(form: Form, request, stream_env, worke
     settle(db, stream_env, len(feed.sent_ids), len(feed.sent_invalid), 90, [a])
     audit(db, stream_env, "2 workers, one SIGKILLed (rebalance)", form.name, feed.sent_ids, feed.sent_invalid,
           [rebalance_s], "recovery = kill -> survivor reassigned")
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_worker_sigkilled_with_two_batches_in_flight(form: Form, request, stream_env, worker_factory, hostile_server,
+                                                     db) -> None:
+    """1b. SIGKILL the worker each time its gauge shows two batches in flight (the default worker_concurrency 2), so
+    the kill lands while one batch may be done and the other not: no commit may pass the unfinished one."""
+    rng = _rng(request)
+    feed = Feed(stream_env, rate=form.rate * 2, seed=rng.randrange(1000), invalid=invalid_messages(hostile_server))
+    feed.start()
+    worker = worker_factory(stream_env)
+    wait_for(lambda: count(db) > 0, 90, lambda: f"first predictions\n{worker.tail()}", worker=worker)
+    recovery = []
+    for _ in range(form.kills):
+        time.sleep(rng.uniform(*form.kill_gap_s))
+        wait_for(lambda w=worker: _in_flight(w) >= 2, 90, lambda w=worker: f"two batches in flight\n{w.tail()}",
+                 every=0.01, worker=worker)
+        worker.kill()
+        killed_at, n = time.monotonic(), count(db)
+        worker = worker_factory(stream_env)
+        wait_for(lambda n=n: count(db) > n, 90, lambda w=worker: f"processing after restart\n{w.tail()}",
+                 worker=worker)
+        recovery.append(time.monotonic() - killed_at)
+    time.sleep(form.run_s)
+    feed.stop()
+    settle(db, stream_env, len(feed.sent_ids), len(feed.sent_invalid), 90, [worker])
+    audit(db, stream_env, f"worker SIGKILLed x{form.kills} with 2 batches in flight", form.name, feed.sent_ids,
+          feed.sent_invalid, recovery, "recovery = kill -> first new row (includes the restart)")
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_scaled_one_to_three_and_back(form: Form, request, stream_env, worker_factory, hostile_server, db) -> None:
+    """2b. Under load, one worker becomes three (two rebalances while batches are in flight), then the two new ones
+    are stopped as a scale-down does (SIGTERM) and the first takes every partition back."""
+    from ops.localhost import free_port
+
+    rng = _rng(request)
+    feed = Feed(stream_env, rate=form.rate, seed=rng.randrange(1000), invalid=invalid_messages(hostile_server))
+    feed.start()
+    a = worker_factory(stream_env)
+    wait_for(lambda: count(db) > 0, 90, lambda: f"first predictions\n{a.tail()}", worker=a)
+    started = time.monotonic()
+    extra = [worker_factory({**stream_env, "MOODSTREAM_WORKER_WEB_PORT": str(free_port())}) for _ in range(2)]
+    wait_for(lambda: all(_persisted(w) > 0 for w in extra), 120,
+             lambda: "the new workers to own partitions and store posts\n" + "\n".join(w.tail() for w in extra),
+             worker=a)
+    scaled_up_s = time.monotonic() - started
+    time.sleep(rng.uniform(*form.kill_gap_s))
+    for w in extra:
+        w.stop()
+    stopped_at, n = time.monotonic(), count(db)
+    wait_for(lambda: count(db) > n + 5, 90, lambda: f"the first worker to go on alone\n{a.tail()}", worker=a)
+    scaled_down_s = time.monotonic() - stopped_at
+    time.sleep(form.run_s)
+    feed.stop()
+    settle(db, stream_env, len(feed.sent_ids), len(feed.sent_invalid), 90, [a])
+    audit(db, stream_env, "1 -> 3 -> 1 workers under load", form.name, feed.sent_ids, feed.sent_invalid,
+          [scaled_up_s, scaled_down_s], "recovery = scale-up -> new workers storing; scale-down -> rows again")
 
 
 @pytest.mark.parametrize("form", FORMS)

@@ -48,8 +48,6 @@ def stream_env(broker: str, pg_url: str) -> dict[str, str]:
         "MOODSTREAM_BROKER_SESSION_TIMEOUT_S": "6",
         "MOODSTREAM_BROKER_HEARTBEAT_INTERVAL_S": "1",
         "MOODSTREAM_DATABASE_URL": pg_url,
-        "MOODSTREAM_STREAM_BATCH_MAX": "32",
-        "MOODSTREAM_STREAM_BATCH_WITHIN_S": "0.3",
         "MOODSTREAM_WORKER_WEB_PORT": str(free_port()),
         "MOODSTREAM_IMAGE_ALLOW_PRIVATE_URLS": "true",
         "MOODSTREAM_IMAGE_FETCH_TIMEOUT_S": "3",
