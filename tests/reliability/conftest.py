@@ -183,10 +183,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     text = harness.render_table()
     terminalreporter.write_sep("=", "moodstream reliability: faults")
     terminalreporter.write_line(text)
+    repeats = harness.render_repeats()
+    if repeats:
+        terminalreporter.write_sep("=", "moodstream reliability: repeated runs (--count)")
+        terminalreporter.write_line(repeats)
     try:
         base = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
     except Exception:
         base = Path("/tmp")
-    out = Path(base) / "reliability.json"
+    out = Path(os.environ.get("MOODSTREAM_RELIABILITY_JSON") or Path(base) / "reliability.json")
     out.write_text(json.dumps(harness.as_json(), indent=2, default=str))
     terminalreporter.write_line(f"reliability table written to {out}")

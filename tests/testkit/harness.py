@@ -67,6 +67,29 @@ def render_table() -> str:
     return "\n".join(lines)
 
 
+def render_repeats() -> str:
+    """Per fault and form over repeated runs (``--count N``): runs, clean runs (0 lost, 0 duplicates, DLQ table exact
+    and topic complete, trends equal a recount) and the worst figures. Empty when nothing ran twice."""
+    groups: dict[tuple[str, str], list[FaultRow]] = {}
+    for r in RESULTS:
+        groups.setdefault((r.fault, r.form), []).append(r)
+    if all(len(g) < 2 for g in groups.values()):
+        return ""
+    head = ("fault", "form", "runs", "clean", "max lost", "max dup", "DLQ db exact", "trends=recount")
+    body = [(f, form, str(len(g)), str(sum(clean(r) for r in g)), str(max(r.lost for r in g)),
+             str(max(r.duplicates for r in g)), f"{sum(r.dlq_stored == r.dlq_expected for r in g)}/{len(g)}",
+             f"{sum(r.trends_match for r in g)}/{len(g)}") for (f, form), g in groups.items()]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    fmt = " | ".join(f"{{:{w}}}" for w in widths)
+    return "\n".join([fmt.format(*head), "-+-".join("-" * w for w in widths)] + [fmt.format(*b) for b in body])
+
+
+def clean(r: FaultRow) -> bool:
+    """The audit's promise held in this run."""
+    return (r.lost == 0 and r.duplicates == 0 and r.dlq_stored == r.dlq_expected and r.dlq_topic >= r.dlq_expected
+            and r.trends_match)
+
+
 def as_json() -> dict[str, Any]:
     return {"meta": META, "faults": [asdict(r) for r in RESULTS], "bad_input": BAD_INPUT}
 
