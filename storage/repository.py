@@ -22,6 +22,7 @@ from storage.records import PostRecord, hashtag_rows, post_row, prediction_row
 from storage.sqlutil import chunks, insert
 from storage.tables import AlertRow, DeadLetterRow, PostHashtagRow, PostRow, PredictionRow
 from storage.trends import (
+    TrendLock,
     TrendWindow,
     recompute_trend_windows,
     recompute_windows,
@@ -89,7 +90,8 @@ def _stored_times(conn: Connection, ids: list[str]) -> tuple[list[datetime], lis
     return created, processed
 
 
-def upsert_predictions(engine: Engine, records: list[PostRecord], *, window_s: int | None = None) -> int:
+def upsert_predictions(engine: Engine, records: list[PostRecord], *, window_s: int | None = None,
+                       trend_lock: TrendLock = "window") -> int:
     """Upsert posts, predictions and (replaced) hashtags of ``records`` in one transaction; return posts written.
 
     A post id seen twice in one batch keeps its last record. With ``window_s``, the trend windows the batch
@@ -113,7 +115,8 @@ def upsert_predictions(engine: Engine, records: list[PostRecord], *, window_s: i
         if window_s:
             touched += [as_utc(r.prediction.created_at) for r in batch]
             processed += [as_utc(r.prediction.processed_at) for r in batch]
-            recompute_windows(conn, [as_utc(dt) for dt in touched], window_s, [as_utc(dt) for dt in processed])
+            recompute_windows(conn, [as_utc(dt) for dt in touched], window_s, [as_utc(dt) for dt in processed],
+                              lock=trend_lock)
     return len(batch)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, Select, case, delete, func, literal, select, text
 
@@ -22,7 +22,10 @@ from storage.sqlutil import bucket_epoch, chunks, insert
 from storage.tables import PostHashtagRow, PredictionRow, TrendWindowRow
 
 TrendWindow = dict[str, Any]
-TREND_LOCK_KEY = 0x6D6F6F64_7472656E  # "moodtren": serialises recomputes on PostgreSQL
+TrendLock = Literal["window", "global"]
+TREND_LOCK_KEY = 0x6D6F6F64_7472656E  # "moodtren": exclusive for a full rebuild (and the old "global" mode)
+WINDOW_LOCK_CLASS = 0x6D6F7477  # "motw": (class, minute of a window start) locks a trend window
+PROCESSED_LOCK_CLASS = 0x6D6F7470  # "motp": (class, minute of processed_at) locks a pipeline window
 MEAN_DIGITS = 6  # mean scores rounded, so summation order never changes a stored value
 _STARTS_PER_QUERY = 500
 
@@ -95,19 +98,25 @@ def _stored_minute_windows(conn: Connection, group: Sequence[int]) -> list[Trend
 
 def recompute_windows(
     conn: Connection, window_starts: Iterable[datetime] | None, window_s: int = 60,
-    processed: Iterable[datetime] | None = None,
+    processed: Iterable[datetime] | None = None, lock: TrendLock = "window",
 ) -> list[TrendWindow]:
     """Replace the stored windows holding ``window_starts`` (None: every window) by fresh aggregates.
+
+    On PostgreSQL concurrent writers are serialised per window (``lock="window"``: one advisory lock per minute of
+    the windows and of the pipeline minutes written, see ``_lock``), or all together (``"global"``, the old way, kept
+    for ``moodstream bench trends``).
 
     Also brings the summary tables up to date: the rollups by the difference the replaced 60 s windows make,
     the modality windows of the minutes of ``window_starts``, and the pipeline windows of the ``processed``
     minutes (None: those of the predictions created in the recomputed windows). With ``window_starts`` None
     every summary table is rebuilt (bulk SQL).
     """
-    if is_postgres(conn):
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": TREND_LOCK_KEY})
     t = TrendWindowRow.__table__
     buckets = None if window_starts is None else sorted({window_epoch(ws, window_s) for ws in window_starts})
+    postgres = is_postgres(conn)
+    if postgres:
+        _lock(conn, LOCK_WINDOWS if buckets is not None and lock == "window" else LOCK_ALL, WINDOW_LOCK_CLASS,
+              buckets or [])
     windows = aggregate_windows(conn, window_s, buckets)
     removed: list[TrendWindow] = []
     if buckets is None:
@@ -134,8 +143,31 @@ def recompute_windows(
     rollups.recompute_modality_windows(conn, {m for b in buckets for m in range(b, b + window_s, rollups.MINUTE)})
     minutes = (rollups.processed_minutes(conn, buckets, window_s) if processed is None
                else {window_epoch(ts, rollups.MINUTE) for ts in processed})
+    if postgres and lock == "window":
+        _lock(conn, LOCK_MINUTES, PROCESSED_LOCK_CLASS, minutes)
     rollups.recompute_pipeline_windows(conn, minutes)
     return rows
+
+
+LOCK_ALL, LOCK_WINDOWS, LOCK_MINUTES = "all", "windows", "minutes"
+
+
+def _lock(conn: Connection, what: str, lock_class: int, epochs: Iterable[int]) -> None:
+    """Transaction-scoped advisory locks on PostgreSQL.
+
+    ``all``: the one exclusive lock (a full rebuild, or the old global mode). ``windows``: the exclusive lock shared
+    instead, then one lock per minute of the windows written, in ascending order; ``minutes``: one lock per minute of
+    ``processed_at``, also ascending and always after the window locks. Every writer takes its locks in that one order,
+    so two writers never wait on each other in a cycle; writers of different windows never wait at all.
+    """
+    if what == LOCK_ALL:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": TREND_LOCK_KEY})
+        return
+    if what == LOCK_WINDOWS:
+        conn.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": TREND_LOCK_KEY})
+    keys = sorted({int(e) // rollups.MINUTE for e in epochs})
+    for key in keys:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": lock_class, "k": key})
 
 
 def recompute_trend_windows(

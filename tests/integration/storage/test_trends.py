@@ -145,3 +145,65 @@ def test_many_windows_in_one_recompute(engine, fx) -> None:
     stored = stored_trend_windows(engine)
     assert len(stored) == 2 * 1100
     assert stored == recount_trend_windows(engine) == expected_windows(batch)
+
+
+def test_writers_of_different_windows_do_not_wait_for_each_other(pg_url: str, fx) -> None:
+    """PostgreSQL: a transaction holding the lock of one window blocks writers of that window only (per-window
+    trend locks); a writer of another minute commits meanwhile, and the windows end exact."""
+    from storage.engine import make_engine, transaction
+    from storage.migrate import upgrade
+    from storage.trends import recompute_windows
+
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    at = fx.T0.replace(second=5)
+    first, other, same = (fx.make_record(i, created_at=at + timedelta(minutes=m)) for i, m in ((1, 0), (2, 5), (3, 0)))
+    upsert_predictions(engine, [first], window_s=60)
+    done = {name: threading.Event() for name in ("other", "same")}
+
+    def write(name: str, rec) -> None:
+        upsert_predictions(engine, [rec], window_s=60)
+        done[name].set()
+
+    try:
+        with transaction(engine) as conn:  # holds the lock of the first record's window until it ends
+            recompute_windows(conn, [first.prediction.created_at], 60, [first.prediction.processed_at])
+            threads = [threading.Thread(target=write, args=a, daemon=True) for a in (("other", other),
+                                                                                     ("same", same))]
+            for t in threads:
+                t.start()
+            assert done["other"].wait(30), "a writer of another window waited for an unrelated lock"
+            assert not done["same"].wait(1.0), "a writer of the locked window did not wait for it"
+        assert done["same"].wait(30)
+        for t in threads:
+            t.join(5)
+        assert stored_trend_windows(engine) == recount_trend_windows(engine) == expected_windows([first, other,
+                                                                                                    same])
+    finally:
+        engine.dispose()
+
+
+def test_global_lock_mode_blocks_every_writer(pg_url: str, fx) -> None:
+    """The old single lock (kept for ``moodstream bench trends``): one open recompute holds up any other window."""
+    from storage.engine import make_engine, transaction
+    from storage.migrate import upgrade
+    from storage.trends import recompute_windows
+
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    at = fx.T0.replace(second=5)
+    first, other = fx.make_record(1, created_at=at), fx.make_record(2, created_at=at + timedelta(minutes=5))
+    upsert_predictions(engine, [first], window_s=60)
+    done = threading.Event()
+    writer = threading.Thread(target=lambda: (upsert_predictions(engine, [other], window_s=60, trend_lock="global"),
+                                              done.set()), daemon=True)
+    try:
+        with transaction(engine) as conn:
+            recompute_windows(conn, [first.prediction.created_at], 60, lock="global")
+            writer.start()
+            assert not done.wait(1.0), "the global lock let another window's writer through"
+        assert done.wait(30)
+        writer.join(5)
+        assert stored_trend_windows(engine) == expected_windows([first, other])
+    finally:
+        engine.dispose()
