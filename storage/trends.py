@@ -139,13 +139,15 @@ def recompute_windows(
     if buckets is None:
         rollups.rebuild_summaries(conn)
         return rows
-    rollups.add_window_deltas(conn, removed, rows)
     rollups.recompute_modality_windows(conn, {m for b in buckets for m in range(b, b + window_s, rollups.MINUTE)})
     minutes = (rollups.processed_minutes(conn, buckets, window_s) if processed is None
                else {window_epoch(ts, rollups.MINUTE) for ts in processed})
     if postgres and lock == "window":
         _lock(conn, LOCK_MINUTES, PROCESSED_LOCK_CLASS, minutes)
     rollups.recompute_pipeline_windows(conn, minutes)
+    # last: the hour and day rows are shared by writers of different windows; their row locks are held from here to
+    # the commit, so as briefly as possible (the deltas add up in any order)
+    rollups.add_window_deltas(conn, removed, rows)
     return rows
 
 

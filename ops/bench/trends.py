@@ -1,6 +1,6 @@
 """`moodstream bench trends`: concurrent writers of posts + trend windows, one global lock vs a lock per window.
 
-Each writer is a thread with its own connection that stores batches the way the worker does
+Each writer is a process with its own connection that stores batches the way the worker does
 (``storage.repository.upsert_predictions`` with the trend windows and summary tables in the same transaction). Two
 workloads, each run with both locks, side by side, on a private PostgreSQL database (created, dropped at the end):
 
@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import random
-import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -67,44 +66,53 @@ def _records(workload: str, writer: int, batch: int, size: int, now: datetime) -
     return out
 
 
-def _run_one(url: str, workload: str, lock: str, writers: int, seconds: float, size: int) -> Row:
+def _writer(url: str, workload: str, lock: str, w: int, seconds: float, size: int, now: datetime,
+            ready: Any, go: Any, out: Any) -> None:
+    """One writer process: builds its batches, waits for ``go``, writes until ``seconds`` are over."""
     from storage.engine import make_engine
     from storage.repository import upsert_predictions
 
-    engine = make_engine(url)
+    try:
+        engine = make_engine(url)
+        plan = [_records(workload, w, b, size, now) for b in range(int(seconds * 40) + 1)]
+        ready.release()
+        go.wait()
+        t0 = time.perf_counter()
+        done = 0
+        for batch in plan:
+            if time.perf_counter() - t0 >= seconds:
+                break
+            upsert_predictions(engine, batch, window_s=60, trend_lock=lock)  # type: ignore[arg-type]
+            done += 1
+        out.put((w, done, time.perf_counter() - t0, None))
+        engine.dispose()
+    except BaseException as e:  # reported by the parent
+        out.put((w, 0, 0.0, repr(e)))
+        ready.release()
+
+
+def _run_one(url: str, workload: str, lock: str, writers: int, seconds: float, size: int) -> Row:
+    """``writers`` processes (as separate workers are: no shared interpreter lock), started together."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     now = datetime.now(UTC)
-    # the batches are built before the clock starts, so only the writes are timed
-    plans = [[_records(workload, w, b, size, now) for b in range(int(seconds * 40) + 1)] for w in range(writers)]
-    done = [0] * writers
-    errors: list[BaseException] = []
-    stop = threading.Event()
-    start = threading.Barrier(writers + 1)
-
-    def write(w: int) -> None:
-        try:
-            start.wait()
-            for batch in plans[w]:
-                if stop.is_set():
-                    return
-                upsert_predictions(engine, batch, window_s=60, trend_lock=lock)  # type: ignore[arg-type]
-                done[w] += 1
-        except BaseException as e:  # reported after the run
-            errors.append(e)
-
-    threads = [threading.Thread(target=write, args=(w,), daemon=True) for w in range(writers)]
-    for t in threads:
-        t.start()
-    start.wait()
-    t0 = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
-    engine.dispose()
+    procs = [ctx.Process(target=_writer, args=(url, workload, lock, w, seconds, size, now, ready, go, out),
+                         daemon=True) for w in range(writers)]
+    for p in procs:
+        p.start()
+    for _ in procs:  # every writer has built its batches: only the writes are timed
+        ready.acquire()
+    go.set()
+    results = [out.get(timeout=seconds + 300) for _ in procs]
+    for p in procs:
+        p.join(30)
+    errors = [r[3] for r in results if r[3]]
     if errors:
-        raise RuntimeError(f"a writer failed ({workload}, {lock} lock): {errors[0]!r}") from errors[0]
-    return Row(workload, lock, writers, sum(done), sum(done) * size, elapsed)
+        raise RuntimeError(f"a writer failed ({workload}, {lock} lock): {errors[0]}")
+    batches = sum(r[1] for r in results)
+    return Row(workload, lock, writers, batches, batches * size, max(r[2] for r in results))
 
 
 def _fresh_database(server: str, name: str) -> str:
