@@ -152,6 +152,7 @@ def recompute_windows(
 
 
 LOCK_ALL, LOCK_WINDOWS, LOCK_MINUTES = "all", "windows", "minutes"
+INT4 = 2**31
 
 
 def _lock(conn: Connection, what: str, lock_class: int, epochs: Iterable[int]) -> None:
@@ -167,9 +168,12 @@ def _lock(conn: Connection, what: str, lock_class: int, epochs: Iterable[int]) -
         return
     if what == LOCK_WINDOWS:
         conn.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": TREND_LOCK_KEY})
-    keys = sorted({int(e) // rollups.MINUTE for e in epochs})
+    # the two-int4 form: minutes since 1970 fit until the year 6053; any epoch (a post may claim year 9999 or 1) is
+    # folded into int4, where a collision only makes two windows share a lock
+    keys = sorted({(int(e) // rollups.MINUTE + INT4) % (2 * INT4) - INT4 for e in epochs})
     for key in keys:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": lock_class, "k": key})
+        conn.execute(text("SELECT pg_advisory_xact_lock(CAST(:c AS integer), CAST(:k AS integer))"),
+                     {"c": lock_class, "k": key})
 
 
 def recompute_trend_windows(

@@ -82,10 +82,14 @@ def internal_urls(hostile: str | None = None) -> list[str]:
         "http://2130706433/x.jpg", "http://0x7f000001/x.jpg", "http://0177.0.0.1/x.jpg", "http://127.1/x.jpg",
         "http://user:pw@127.0.0.1/x.jpg", "http://100.64.0.1/x.jpg", "https://127.0.0.1:6379/",
         "http://[fd00::1]/x.jpg", "http://224.0.0.1/x.jpg",
+        # other schemes, and names that resolve inside
+        "file:///etc/passwd", "file://localhost/etc/hostname", "ftp://127.0.0.1/x.jpg", "gopher://127.0.0.1:6379/_INFO",
+        "data:image/png;base64,iVBORw0KGgo=", "http://localhost.localdomain/x.jpg", "http://ip6-localhost/x.jpg",
     ]
     if hostile:
         urls += [f"{hostile}/img/jpeg", f"{hostile}/slow", f"{hostile}/endless", f"{hostile}/drip",
-                 f"{hostile}/redirect?to=http://169.254.169.254/"]
+                 f"{hostile}/redirect?to=http://169.254.169.254/", f"{hostile}/redirect?to=http://127.0.0.1:6379/",
+                 f"{hostile}/redirect?to=file:///etc/passwd", f"{hostile}/redirect?to=http://localhost/x.jpg"]
     return urls
 
 

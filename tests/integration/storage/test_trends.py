@@ -207,3 +207,12 @@ def test_global_lock_mode_blocks_every_writer(pg_url: str, fx) -> None:
         assert stored_trend_windows(engine) == expected_windows([first, other])
     finally:
         engine.dispose()
+
+
+def test_posts_from_the_far_past_and_future_take_their_window_locks(engine, fx) -> None:
+    """Window lock keys stay in PostgreSQL's int4 for any timestamp a post may claim (year 1 and 9999 included)."""
+    far = [datetime(1, 1, 1, 0, 0, 30, tzinfo=UTC), datetime(9999, 12, 31, 23, 58, 30, tzinfo=UTC),
+           datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC), datetime(6100, 6, 1, tzinfo=UTC)]
+    batch = [fx.make_record(i, created_at=ts) for i, ts in enumerate(far)]
+    upsert_predictions(engine, batch, window_s=60)
+    assert stored_trend_windows(engine) == recount_trend_windows(engine) == expected_windows(batch)
