@@ -64,28 +64,39 @@ def _persisted(worker: Any) -> float:
         return 0.0
 
 
-@pytest.mark.parametrize("form", FORMS)
-def test_worker_sigkilled_and_restarted(form: Form, request, stream_env, worker_factory, hostile_server, db) -> None:
-    """1. SIGKILL the worker at random moments mid-stream (3 in the fast form, 5 in the soak); restart it each time."""
+def _sigkill_loop(form: Form, request: pytest.FixtureRequest, env: dict[str, str], worker_factory: Any,
+                  hostile_server: str, db: Any, *, rate: float, in_flight: int, fault: str) -> None:
+    """SIGKILL the worker ``form.kills`` times under a live feed, restarting it each time, then audit. With
+    ``in_flight`` > 1 each kill waits until the worker's gauge shows that many batches in flight."""
     rng = _rng(request)
-    feed = Feed(stream_env, rate=form.rate, seed=rng.randrange(1000), invalid=invalid_messages(hostile_server))
+    feed = Feed(env, rate=rate, seed=rng.randrange(1000), invalid=invalid_messages(hostile_server))
     feed.start()
-    worker = worker_factory(stream_env)
+    worker = worker_factory(env)
     wait_for(lambda: count(db) > 0, 90, lambda: f"first predictions\n{worker.tail()}", worker=worker)
     recovery = []
     for _ in range(form.kills):
         time.sleep(rng.uniform(*form.kill_gap_s))
+        if in_flight > 1:
+            wait_for(lambda w=worker: _in_flight(w) >= in_flight, 90,
+                     lambda w=worker: f"{in_flight} batches in flight\n{w.tail()}", every=0.01, worker=worker)
         worker.kill()
         killed_at, n = time.monotonic(), count(db)
-        worker = worker_factory(stream_env)
+        worker = worker_factory(env)
         wait_for(lambda n=n: count(db) > n, 90, lambda w=worker: f"processing after restart\n{w.tail()}",
                  worker=worker)
         recovery.append(time.monotonic() - killed_at)
     time.sleep(form.run_s)
     feed.stop()
-    settle(db, stream_env, len(feed.sent_ids), len(feed.sent_invalid), 90, [worker])
-    audit(db, stream_env, f"worker SIGKILLed x{form.kills}, restarted", form.name, feed.sent_ids, feed.sent_invalid,
-          recovery, "recovery = kill -> first new row (includes the restart)")
+    settle(db, env, len(feed.sent_ids), len(feed.sent_invalid), 90, [worker])
+    audit(db, env, fault, form.name, feed.sent_ids, feed.sent_invalid, recovery,
+          "recovery = kill -> first new row (includes the restart)")
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_worker_sigkilled_and_restarted(form: Form, request, stream_env, worker_factory, hostile_server, db) -> None:
+    """1. SIGKILL the worker at random moments mid-stream (3 in the fast form, 5 in the soak); restart it each time."""
+    _sigkill_loop(form, request, stream_env, worker_factory, hostile_server, db, rate=form.rate, in_flight=0,
+                  fault=f"worker SIGKILLed x{form.kills}, restarted")
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -124,27 +135,8 @@ def test_worker_sigkilled_with_two_batches_in_flight(form: Form, request, stream
                                                      db) -> None:
     """1b. SIGKILL the worker each time its gauge shows two batches in flight (the default worker_concurrency 2), so
     the kill lands while one batch may be done and the other not: no commit may pass the unfinished one."""
-    rng = _rng(request)
-    feed = Feed(stream_env, rate=form.rate * 2, seed=rng.randrange(1000), invalid=invalid_messages(hostile_server))
-    feed.start()
-    worker = worker_factory(stream_env)
-    wait_for(lambda: count(db) > 0, 90, lambda: f"first predictions\n{worker.tail()}", worker=worker)
-    recovery = []
-    for _ in range(form.kills):
-        time.sleep(rng.uniform(*form.kill_gap_s))
-        wait_for(lambda w=worker: _in_flight(w) >= 2, 90, lambda w=worker: f"two batches in flight\n{w.tail()}",
-                 every=0.01, worker=worker)
-        worker.kill()
-        killed_at, n = time.monotonic(), count(db)
-        worker = worker_factory(stream_env)
-        wait_for(lambda n=n: count(db) > n, 90, lambda w=worker: f"processing after restart\n{w.tail()}",
-                 worker=worker)
-        recovery.append(time.monotonic() - killed_at)
-    time.sleep(form.run_s)
-    feed.stop()
-    settle(db, stream_env, len(feed.sent_ids), len(feed.sent_invalid), 90, [worker])
-    audit(db, stream_env, f"worker SIGKILLed x{form.kills} with 2 batches in flight", form.name, feed.sent_ids,
-          feed.sent_invalid, recovery, "recovery = kill -> first new row (includes the restart)")
+    _sigkill_loop(form, request, stream_env, worker_factory, hostile_server, db, rate=form.rate * 2, in_flight=2,
+                  fault=f"worker SIGKILLed x{form.kills} with 2 batches in flight")
 
 
 @pytest.mark.parametrize("form", FORMS)
