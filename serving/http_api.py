@@ -8,6 +8,10 @@
 * ``GET /healthz``: 200 when every model deployment reports its model loaded, else 503.
 * ``GET /metrics``: Prometheus text.
 
+The classify routes need ``Authorization: Bearer <token>`` when ``MOODSTREAM_API_TOKEN`` is set (without one, only
+loopback clients; ``serving.auth``) and are rate-limited per client address (``serving.rate_limit``): 401 and 429
+(with ``Retry-After``), checked before the body is read. ``/healthz`` and ``/metrics`` stay open.
+
 Errors are JSON ``{"error": reason}``: 400 malformed body, 413 body over ``serve_max_request_bytes``, 415 other
 content types, 422 a post that is well-formed JSON but not a valid post (reasons from ``parse_post``) or one that
 cannot be classified. Images given by ``url`` are not fetched here (that is the stream worker's job): such an
@@ -30,8 +34,10 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from moodstream.schema import MAX_TEXT_CHARS, Post, PostError, Prediction, WireItem, parse_post
+from moodstream.schema import MAX_ID_LEN, MAX_TEXT_CHARS, Post, PostError, Prediction, WireItem, parse_post
 from moodstream.types import ClassifyItem, ItemError
+from serving.auth import BearerAuth, is_protected
+from serving.rate_limit import TokenBucketLimiter, retry_after
 
 URL_IMAGE = "image by URL is not fetched by the HTTP API; send it inline as image.b64"
 MAX_POSTS_PER_REQUEST = 1024
@@ -118,9 +124,56 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+def route_path(scope: Scope) -> str:
+    """The request path without the app's route prefix (``root_path``)."""
+    path: str = scope.get("path", "/")
+    root = scope.get("root_path", "")
+    return (path.removeprefix(root) if root else path) or "/"
+
+
+class ClassifyGuard:
+    """ASGI middleware on the classify routes, before the body is read: the per-client rate limit (429 with
+    ``Retry-After``), then the bearer token (401 with ``WWW-Authenticate``). The rate limit comes first, so it
+    also slows token guessing. ``auth``/``limiter`` default to the serving replica's."""
+
+    def __init__(self, app: ASGIApp, auth: BearerAuth | None = None, limiter: TokenBucketLimiter | None = None
+                 ) -> None:
+        self.app = app
+        self.auth = auth
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_protected(route_path(scope)):
+            await self.app(scope, receive, send)
+            return
+        replica = _replica()
+        auth = self.auth or getattr(replica, "auth", None) or BearerAuth(None)
+        limiter = self.limiter or getattr(replica, "limiter", None)
+        client = scope.get("client")
+        host = str(client[0]) if client else None
+        wait = limiter.acquire(host or "?") if limiter is not None else 0.0
+        if wait:
+            response = JSONResponse({"error": f"too many requests; retry in {wait:.2f}s"}, status_code=429,
+                                    headers={"Retry-After": retry_after(wait)})
+            await response(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        denied = auth.check(headers.get(b"authorization", b"").decode("latin-1") or None, host)
+        if denied is not None:
+            response = JSONResponse({"error": denied.reason}, status_code=401,
+                                    headers={"WWW-Authenticate": denied.challenge})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 api = FastAPI(title="moodstream classifier", version="1",
-              description="Multimodal (caption + image) sentiment and emotion of social-media posts.")
+              description="Multimodal (caption + image) sentiment and emotion of social-media posts. The classify "
+                          "routes need `Authorization: Bearer <token>` when the server has a token "
+                          "(MOODSTREAM_API_TOKEN); without one they answer loopback clients only. Each client "
+                          "address is rate-limited (429 with Retry-After).")
 api.add_middleware(BodySizeLimit)
+api.add_middleware(ClassifyGuard)  # outside the body limit, inside the request counter (which counts 401 and 429)
 
 
 @api.middleware("http")
@@ -128,8 +181,8 @@ async def _count_requests(request: Request, call_next: Any) -> Response:
     response = await call_next(request)
     replica = _replica()
     if replica is not None:
-        path = request.url.path.removeprefix(request.scope.get("root_path", "")) or "/"
-        route = path if path in ("/classify", "/healthz", "/metrics") else "other"
+        path = route_path(request.scope)
+        route = path if path in ("/classify", "/classify/items", "/healthz", "/metrics") else "other"
         replica.metrics.http_requests.labels(route, str(response.status_code)).inc()
     return response
 
@@ -163,15 +216,21 @@ def _post_id(obj: Any) -> str | None:
 
 
 _POST_SCHEMA = {"$ref": "#/components/schemas/Post"}
+_LIST_BOUNDS = {"minItems": 1, "maxItems": MAX_POSTS_PER_REQUEST}
 _OPENAPI_CLASSIFY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"oneOf": [_POST_SCHEMA, {"type": "array", "items": _POST_SCHEMA}]}},
+            "application/json": {"schema": {"oneOf": [
+                _POST_SCHEMA, {"type": "array", "items": _POST_SCHEMA, **_LIST_BOUNDS}]}},
             "multipart/form-data": {"schema": {
                 "type": "object",
-                "properties": {"image": {"type": "string", "format": "binary"}, "text": {"type": "string"},
-                               "id": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}},
+                "description": "an image file, a caption, or both; `id` defaults to `upload-<random>`, "
+                               "`created_at` to the time of the request",
+                "properties": {"image": {"type": "string", "format": "binary"},
+                               "text": {"type": "string", "maxLength": MAX_TEXT_CHARS},
+                               "id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LEN},
+                               "created_at": {"type": "string", "format": "date-time"}},
             }},
         },
     },
@@ -179,9 +238,14 @@ _OPENAPI_CLASSIFY = {
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": Prediction, "description": "a Prediction; for a list body, a list of Predictions/item errors"},
     400: {"model": ErrorOut, "description": "malformed body"},
+    401: {"model": ErrorOut, "description": "missing or wrong bearer token (or, with no token configured, a client "
+                                            "outside loopback)",
+          "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}},
     413: {"model": ErrorOut, "description": "request body too large"},
     415: {"model": ErrorOut, "description": "unsupported content type"},
     422: {"model": ErrorOut, "description": "not a valid post, or the post could not be classified"},
+    429: {"model": ErrorOut, "description": "too many requests from this client address",
+          "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}},
 }
 
 
@@ -256,8 +320,9 @@ async def _classify_form(request: Request, ingress: Any) -> Response:
     upload, text = form.get("image"), form.get("text")
     if upload is not None and not isinstance(upload, UploadFile):
         return error(422, "'image' must be a file part")
-    obj: dict[str, Any] = {"id": str(form.get("id") or f"upload-{uuid.uuid4().hex[:16]}"),
-                           "created_at": str(form.get("created_at") or datetime.now(UTC).isoformat())}
+    pid, created = form.get("id"), form.get("created_at")  # absent: defaults; present, even empty: validated
+    obj: dict[str, Any] = {"id": f"upload-{uuid.uuid4().hex[:16]}" if pid is None else str(pid),
+                           "created_at": datetime.now(UTC).isoformat() if created is None else str(created)}
     if text is not None:
         obj["text"] = str(text)
     if upload is not None:
@@ -301,6 +366,15 @@ def _openapi() -> dict[str, Any]:
     comps = schema.setdefault("components", {}).setdefault("schemas", {})
     comps.update(post.pop("$defs", {}))
     comps["Post"] = post
+    schema["components"]["securitySchemes"] = {"bearerAuth": {
+        "type": "http", "scheme": "bearer",
+        "description": "MOODSTREAM_API_TOKEN; required when the server has one (and to serve beyond loopback)"}}
+    for path, ops in schema["paths"].items():
+        if is_protected(path):
+            for op in ops.values():
+                op["security"] = [{"bearerAuth": []}]
+    items = schema["paths"]["/classify/items"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    items.update(_LIST_BOUNDS)
     api.openapi_schema = schema
     return schema
 
