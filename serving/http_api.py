@@ -23,33 +23,35 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from moodstream.schema import MAX_ID_LEN, MAX_TEXT_CHARS, Post, PostError, Prediction, WireItem, parse_post
+from moodstream.schema import MAX_TEXT_CHARS, Post, PostError, Prediction, WireItem, parse_post
 from moodstream.types import ClassifyItem, ItemError
 from serving.auth import BearerAuth, is_protected
+from serving.openapi_doc import (
+    CLASSIFY_ITEMS_REQUEST,
+    CLASSIFY_REQUEST,
+    FORM_FIELDS,
+    MAX_POSTS_PER_REQUEST,
+    RESPONSES,
+    complete,
+)
 from serving.rate_limit import TokenBucketLimiter, retry_after
 
+_WIRE_ITEMS = TypeAdapter(list[WireItem])
 URL_IMAGE = "image by URL is not fetched by the HTTP API; send it inline as image.b64"
-MAX_POSTS_PER_REQUEST = 1024
 DEFAULT_MAX_REQUEST_BYTES = 25 * 1024 * 1024
-
-
-class ErrorOut(BaseModel):
-    """An error, for the whole request or for one item of a list."""
-
-    error: str
-    post_id: str | None = None
-    stage: str | None = None
 
 
 class _TooLarge(Exception):
@@ -192,6 +194,26 @@ def error(status: int, reason: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": reason, **extra}, status_code=status)
 
 
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's own HTTP errors (e.g. a body it cannot parse) as ``{"error"}`` too."""
+    return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+
+def validation_reason(errors: Sequence[Any]) -> str:
+    """The first pydantic/FastAPI validation error as one line, e.g. ``0.created_at: Input should be ...``."""
+    first = errors[0] if errors else {}
+    loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    msg = str(first.get("msg", "invalid request"))
+    return f"{loc}: {msg}" if loc else msg
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own request validation answers like every other error: 422 ``{"error"}``."""
+    return error(422, validation_reason(exc.errors()))
+
+
 def item_from_post(post: Post) -> ClassifyItem | ItemError:
     """A validated post → what the classifier needs (inline images decoded; URL images refused)."""
     image = None
@@ -215,48 +237,26 @@ def _post_id(obj: Any) -> str | None:
     return pid if isinstance(pid, str) else None
 
 
-_POST_SCHEMA = {"$ref": "#/components/schemas/Post"}
-_LIST_BOUNDS = {"minItems": 1, "maxItems": MAX_POSTS_PER_REQUEST}
-_OPENAPI_CLASSIFY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"oneOf": [
-                _POST_SCHEMA, {"type": "array", "items": _POST_SCHEMA, **_LIST_BOUNDS}]}},
-            "multipart/form-data": {"schema": {
-                "type": "object",
-                "description": "an image file, a caption, or both; `id` defaults to `upload-<random>`, "
-                               "`created_at` to the time of the request",
-                "properties": {"image": {"type": "string", "format": "binary"},
-                               "text": {"type": "string", "maxLength": MAX_TEXT_CHARS},
-                               "id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LEN},
-                               "created_at": {"type": "string", "format": "date-time"}},
-            }},
-        },
-    },
-}
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": Prediction, "description": "a Prediction; for a list body, a list of Predictions/item errors"},
-    400: {"model": ErrorOut, "description": "malformed body"},
-    401: {"model": ErrorOut, "description": "missing or wrong bearer token (or, with no token configured, a client "
-                                            "outside loopback)",
-          "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}},
-    413: {"model": ErrorOut, "description": "request body too large"},
-    415: {"model": ErrorOut, "description": "unsupported content type"},
-    422: {"model": ErrorOut, "description": "not a valid post, or the post could not be classified"},
-    429: {"model": ErrorOut, "description": "too many requests from this client address",
-          "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}},
-}
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
 
 
-@api.post("/classify", openapi_extra=_OPENAPI_CLASSIFY, responses=_RESPONSES, response_model=None)
+def _unsupported_type(request: Request, expected: str = "application/json") -> Response | None:
+    """415 unless the body is JSON (no ``Content-Type`` counts as JSON)."""
+    ctype = _content_type(request)
+    if ctype == "application/json" or ctype.endswith("+json"):
+        return None
+    return error(415, f"unsupported content type {ctype!r}; send {expected}")
+
+
+@api.post("/classify", openapi_extra=CLASSIFY_REQUEST, responses=RESPONSES, response_model=None)
 async def classify(request: Request, ingress: Ingress) -> Response:
     """Classify one post (JSON or multipart upload) or a JSON list of posts."""
-    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if ctype == "multipart/form-data":
+    if _content_type(request) == "multipart/form-data":
         return await _classify_form(request, ingress)
-    if ctype != "application/json" and not ctype.endswith("+json"):
-        return error(415, f"unsupported content type {ctype!r}; send application/json or multipart/form-data")
+    refused = _unsupported_type(request, "application/json or multipart/form-data")
+    if refused is not None:
+        return refused
     body = await request.body()
     try:
         obj = json.loads(body)
@@ -278,9 +278,19 @@ async def classify(request: Request, ingress: Ingress) -> Response:
     return _respond_one(await ingress.classify_items([item], api="http"), _post_id(obj))
 
 
-@api.post("/classify/items", responses=_RESPONSES, response_model=None)
-async def classify_items(items: list[WireItem], ingress: Ingress) -> Response:
-    """Classify posts a stream worker has already validated (``WireItem``s): a list in, a list out, in order."""
+@api.post("/classify/items", openapi_extra=CLASSIFY_ITEMS_REQUEST, responses=RESPONSES, response_model=None)
+async def classify_items(request: Request, ingress: Ingress) -> Response:
+    """Classify posts a stream worker has already validated (``WireItem``s): a list in, a list out, in order.
+
+    The body is validated strictly, as the document says (a ``created_at`` must be a date-time string, not a
+    number; text must be a string)."""
+    refused = _unsupported_type(request)
+    if refused is not None:
+        return refused
+    try:
+        items = _WIRE_ITEMS.validate_json(await request.body(), strict=True)
+    except ValidationError as e:
+        return error(422, validation_reason(e.errors()))
 
     def item(wire: WireItem) -> ClassifyItem | ItemError:
         try:
@@ -307,7 +317,7 @@ async def _classify_many(inputs: list[Any], to_item: Callable[[Any], ClassifyIte
     if not inputs:
         return error(400, f"empty list; send at least one {noun}")
     if len(inputs) > MAX_POSTS_PER_REQUEST:
-        return error(413, f"at most {MAX_POSTS_PER_REQUEST} {noun}s per request")
+        return error(422, f"at most {MAX_POSTS_PER_REQUEST} {noun}s per request")
     results = await ingress.classify_items([to_item(x) for x in inputs], api="http")
     return JSONResponse([result_json(r, post_id(x)) for r, x in zip(results, inputs, strict=True)])
 
@@ -317,6 +327,9 @@ async def _classify_form(request: Request, ingress: Any) -> Response:
         form = await request.form(max_files=1, max_fields=8, max_part_size=4 * MAX_TEXT_CHARS + 1024)
     except Exception as e:
         return error(400, f"malformed multipart body: {getattr(e, 'detail', e)}")
+    unknown = sorted(set(form.keys()) - set(FORM_FIELDS))
+    if unknown:
+        return error(422, f"unknown field {unknown[0]!r}; send {', '.join(FORM_FIELDS)}")
     upload, text = form.get("image"), form.get("text")
     if upload is not None and not isinstance(upload, UploadFile):
         return error(422, "'image' must be a file part")
@@ -325,10 +338,8 @@ async def _classify_form(request: Request, ingress: Any) -> Response:
                            "created_at": datetime.now(UTC).isoformat() if created is None else str(created)}
     if text is not None:
         obj["text"] = str(text)
-    if upload is not None:
-        data = await upload.read()
-        if not data:
-            return error(422, "'image' file is empty", post_id=obj["id"], stage="validate")
+    data = await upload.read() if upload is not None else b""
+    if data:  # an empty file part (a form with no file chosen) is no image
         obj["image"] = {"b64": base64.b64encode(data).decode("ascii")}
     try:
         item = item_from_post(parse_post(obj))
@@ -358,25 +369,11 @@ async def metrics_text(ingress: Ingress) -> Response:
 
 
 def _openapi() -> dict[str, Any]:
-    """The generated schema, plus the ``Post`` schema the request body refers to."""
-    if api.openapi_schema:
-        return api.openapi_schema
-    schema = get_openapi(title=api.title, version=api.version, description=api.description, routes=api.routes)
-    post = Post.model_json_schema(ref_template="#/components/schemas/{model}")
-    comps = schema.setdefault("components", {}).setdefault("schemas", {})
-    comps.update(post.pop("$defs", {}))
-    comps["Post"] = post
-    schema["components"]["securitySchemes"] = {"bearerAuth": {
-        "type": "http", "scheme": "bearer",
-        "description": "MOODSTREAM_API_TOKEN; required when the server has one (and to serve beyond loopback)"}}
-    for path, ops in schema["paths"].items():
-        if is_protected(path):
-            for op in ops.values():
-                op["security"] = [{"bearerAuth": []}]
-    items = schema["paths"]["/classify/items"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    items.update(_LIST_BOUNDS)
-    api.openapi_schema = schema
-    return schema
+    """The generated document, completed by ``serving.openapi_doc`` (built once)."""
+    if not api.openapi_schema:
+        api.openapi_schema = complete(get_openapi(title=api.title, version=api.version, description=api.description,
+                                                  routes=api.routes))
+    return api.openapi_schema
 
 
 api.openapi = _openapi  # type: ignore[method-assign]

@@ -17,7 +17,7 @@ from moodstream.config import Settings
 from moodstream.types import ItemError, ModalityResult
 from serving.app import ingress_config, ingress_options
 from testkit import lexicon_classifier
-from testkit.lexicon_classifier import LexiconClassifier, _emotion_probs
+from testkit.lexicon_classifier import LexiconClassifier, _emotion_probs, _sentiment_probs
 
 for _module in (sys.modules[__name__], lexicon_classifier):  # tests/ is not on the Ray workers' path
     cloudpickle.register_pickle_by_value(_module)
@@ -27,8 +27,9 @@ for _module in (sys.modules[__name__], lexicon_classifier):  # tests/ is not on 
 class StandinModel:
     """``predict(list) -> (results, None)`` and ``status()``, as the real model deployments answer."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, any_bytes: bool = False) -> None:
         self.kind = kind
+        self.any_bytes = any_bytes
         self.lexicon = LexiconClassifier()
 
     def status(self) -> dict[str, Any]:
@@ -42,7 +43,10 @@ class StandinModel:
             try:
                 s = self.lexicon._image(item)
             except Exception as e:
-                return ItemError(f"image cannot be decoded: {type(e).__name__}", "vision")
+                if not self.any_bytes:
+                    return ItemError(f"image cannot be decoded: {type(e).__name__}", "vision")
+                data = np.frombuffer(item, np.uint8)
+                s = _sentiment_probs(float(data.mean()) / 127.5 - 1.0 if data.size else 0.0)
             return ModalityResult(sentiment=s, emotion=_emotion_probs(s), embedding=np.zeros(4, np.float32),
                                   faces=0)
         text, image = item
@@ -54,17 +58,19 @@ class StandinModel:
         return [self._one(x) for x in items], None
 
 
-def bind_standin_app(settings: Settings) -> Any:
-    """The real ``Classifier`` (with ``settings``: token, rate limit, ...) over three stand-in model deployments."""
+def bind_standin_app(settings: Settings, any_bytes: bool = False) -> Any:
+    """The real ``Classifier`` (with ``settings``: token, rate limit, ...) over three stand-in model deployments.
+    ``any_bytes``: the vision stand-in classifies any bytes (their mean) instead of refusing what does not decode
+    as an image, for the fuzz test: no schema can say that bytes decode as an image."""
     from serving.deployments.classifier import Classifier
 
-    models = [StandinModel.options(name=name).bind(kind)
+    models = [StandinModel.options(name=name).bind(kind, any_bytes)
               for name, kind in (("TextModel", "text"), ("VisionModel", "vision"), ("FusionModel", "fusion"))]
     options = {**ingress_options(settings), "num_replicas": 1}
     options.pop("autoscaling_config", None)
     return Classifier.options(**options).bind(*models, ingress_config(settings))
 
 
-def deploy_standin_app(settings: Settings, name: str, route_prefix: str) -> Any:
+def deploy_standin_app(settings: Settings, name: str, route_prefix: str, any_bytes: bool = False) -> Any:
     """Deploy it on the running Serve (blocking until its replicas run); returns the ingress handle."""
-    return serve.run(bind_standin_app(settings), name=name, route_prefix=route_prefix)
+    return serve.run(bind_standin_app(settings, any_bytes), name=name, route_prefix=route_prefix)

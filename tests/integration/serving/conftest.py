@@ -102,16 +102,18 @@ def now() -> datetime:
 
 @pytest.fixture(scope="session")
 def standin_app(serve_port: int) -> Iterator[Any]:
-    """``standin_app(name, **settings)``: the real ``Classifier`` ingress and HTTP API with ``settings`` (token, rate
-    limit...) over stand-in models, deployed at ``/<name>``; returns its base URL. Deleted at the end."""
+    """``standin_app(name, any_bytes=False, **settings)``: the real ``Classifier`` ingress and HTTP API with
+    ``settings`` (token, rate limit...) over stand-in models (``testkit.standin_serve``), deployed at ``/<name>``;
+    returns its base URL. Deleted at the end."""
     from ray import serve
 
     from testkit.standin_serve import deploy_standin_app
 
     names: list[str] = []
 
-    def _deploy(name: str, **overrides: Any) -> str:
-        deploy_standin_app(serve_settings(serve_port, **overrides), name=name, route_prefix=f"/{name}")
+    def _deploy(name: str, any_bytes: bool = False, **overrides: Any) -> str:
+        deploy_standin_app(serve_settings(serve_port, **overrides), name=name, route_prefix=f"/{name}",
+                           any_bytes=any_bytes)
         names.append(name)
         return f"http://127.0.0.1:{serve_port}/{name}"
 
