@@ -12,10 +12,12 @@ The classify routes need ``Authorization: Bearer <token>`` when ``MOODSTREAM_API
 loopback clients; ``serving.auth``) and are rate-limited per client address (``serving.rate_limit``): 401 and 429
 (with ``Retry-After``), checked before the body is read. ``/healthz`` and ``/metrics`` stay open.
 
-Errors are JSON ``{"error": reason}``: 400 malformed body, 413 body over ``serve_max_request_bytes``, 415 other
-content types, 422 a post that is well-formed JSON but not a valid post (reasons from ``parse_post``) or one that
+Errors are JSON ``{"error": reason}`` (FastAPI's own errors too): 400 malformed body or an empty list, 413 body over
+``serve_max_request_bytes``, 415 other content types, 422 a post that is well-formed JSON but not a valid post
+(reasons from ``parse_post``), a list over ``MAX_POSTS_PER_REQUEST``, an unknown multipart field, or a post that
 cannot be classified. Images given by ``url`` are not fetched here (that is the stream worker's job): such an
-item gets the error ``URL_IMAGE``.
+item gets the error ``URL_IMAGE``. The OpenAPI document (``serving.openapi_doc``) says all of this, and a
+schemathesis run in ``make test`` holds the two to each other.
 """
 
 from __future__ import annotations
