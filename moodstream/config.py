@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     serve_max_request_bytes: int = Field(
         25 * 1024 * 1024, ge=1024, description="HTTP body limit; larger bodies get 413"
     )
+    api_token: SecretStr | None = Field(
+        None, description="bearer token every classify route requires when set; needed to bind the API to a "
+                          "non-loopback address (secret)"
+    )
+    api_rate_per_s: float = Field(
+        50.0, ge=0, description="classify requests per second allowed per client address (token bucket); 0 = no limit"
+    )
+    api_rate_burst: int = Field(100, ge=1, description="classify requests a client may send at once (bucket size)")
     serve_request_timeout_s: float = Field(60.0, gt=0, description="worker -> Serve call timeout")
     serve_retries: int = Field(3, ge=0, description="worker retries of a failed Serve call")
     serve_outage_max_s: float = Field(
@@ -173,7 +181,7 @@ class Settings(BaseSettings):
     log_json: bool = Field(False, description="structured JSON log lines")
 
     @field_validator("kafka_brokers", "redis_url", "ray_address", "serve_url", "database_readonly_url",
-                     "alert_webhook_url", mode="before")
+                     "alert_webhook_url", "api_token", "dashboard_password", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v

@@ -23,6 +23,7 @@ from pathlib import Path
 from moodstream.config import Settings
 from ops.broker import EmbeddedBroker
 from ops.localhost import die_with_parent, free_port, port_open
+from serving.auth import InsecureBindError, check_bind
 from streams.topics import create_topics
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,11 @@ class Stack:
     def start(self, on_step: Callable[[str], None] = lambda _m: None) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         s = self.settings
+        if not s.serve_url:  # refuse at once, before the broker and the models, rather than when serve exits
+            try:
+                check_bind(s.serve_host, s.api_token)
+            except InsecureBindError as e:
+                raise StartupError(str(e)) from None
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         on_step("broker")
         if s.kafka_brokers:

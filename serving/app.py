@@ -14,6 +14,7 @@ from typing import Any
 from ray.serve import Application
 
 from moodstream.config import Settings
+from serving.auth import check_bind, token_value
 
 # The settings a replica needs (the rest, e.g. database credentials, never leave the driver).
 SERVING_FIELDS = (
@@ -21,6 +22,7 @@ SERVING_FIELDS = (
     "serve_replicas", "serve_autoscale", "serve_min_replicas", "serve_max_replicas", "serve_target_ongoing_requests",
     "device", "torch_threads", "model_dir", "text_model", "vision_model", "fusion_strategy", "text_max_tokens",
     "text_max_chars", "image_max_bytes", "image_max_pixels", "log_level",
+    "serve_host", "api_token", "api_rate_per_s", "api_rate_burst",
 )
 # build_app args that are not settings: testing knobs.
 EXTRA_ARGS = ("load_delay_s",)
@@ -36,8 +38,14 @@ def app_settings(args: dict[str, Any] | None = None) -> Settings:
 
 
 def replica_config(settings: Settings) -> dict[str, Any]:
-    """The serving subset of the settings, JSON-safe, passed to every replica."""
-    return settings.model_dump(mode="json", include=set(SERVING_FIELDS))
+    """The serving subset of the settings, JSON-safe, passed to every model replica; no secrets."""
+    return settings.model_dump(mode="json", include=set(SERVING_FIELDS) - {"api_token"})
+
+
+def ingress_config(settings: Settings) -> dict[str, Any]:
+    """``replica_config`` plus the API token in clear, for the ``Classifier`` only (a JSON dump would mask it;
+    ``None`` lets the replica read its own ``MOODSTREAM_API_TOKEN``, e.g. from a Kubernetes Secret)."""
+    return {**replica_config(settings), "api_token": token_value(settings.api_token)}
 
 
 def scaling_options(settings: Settings) -> dict[str, Any]:
@@ -78,7 +86,9 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     ``args``: ``Settings`` overrides, as in a Serve config's ``args``, plus ``load_delay_s`` (testing: model
     replicas wait this long before loading).
     """
-    return bind_app(app_settings(args), load_delay_s=float((args or {}).get("load_delay_s", 0.0)))
+    settings = app_settings(args)
+    check_bind(settings.serve_host, settings.api_token)
+    return bind_app(settings, load_delay_s=float((args or {}).get("load_delay_s", 0.0)))
 
 
 def bind_app(settings: Settings, load_delay_s: float = 0.0,
@@ -109,4 +119,5 @@ def bind_app(settings: Settings, load_delay_s: float = 0.0,
     vision = VisionDeployment.options(**opts("VisionModel", model_options(settings))).bind(config, load_delay_s)
     fusion = FusionDeployment.options(**opts("FusionModel", model_options(settings, gpu=False))).bind(
         config, load_delay_s)
-    return Classifier.options(**opts("Classifier", ingress_options(settings))).bind(text, vision, fusion, config)
+    return Classifier.options(**opts("Classifier", ingress_options(settings))).bind(
+        text, vision, fusion, ingress_config(settings))

@@ -8,10 +8,16 @@
 * ``GET /healthz``: 200 when every model deployment reports its model loaded, else 503.
 * ``GET /metrics``: Prometheus text.
 
-Errors are JSON ``{"error": reason}``: 400 malformed body, 413 body over ``serve_max_request_bytes``, 415 other
-content types, 422 a post that is well-formed JSON but not a valid post (reasons from ``parse_post``) or one that
+The classify routes need ``Authorization: Bearer <token>`` when ``MOODSTREAM_API_TOKEN`` is set (without one, only
+loopback clients; ``serving.auth``) and are rate-limited per client address (``serving.rate_limit``): 401 and 429
+(with ``Retry-After``), checked before the body is read. ``/healthz`` and ``/metrics`` stay open.
+
+Errors are JSON ``{"error": reason}`` (FastAPI's own errors too): 400 malformed body or an empty list, 413 body over
+``serve_max_request_bytes``, 415 other content types, 422 a post that is well-formed JSON but not a valid post
+(reasons from ``parse_post``), a list over ``MAX_POSTS_PER_REQUEST``, an unknown multipart field, or a post that
 cannot be classified. Images given by ``url`` are not fetched here (that is the stream worker's job): such an
-item gets the error ``URL_IMAGE``.
+item gets the error ``URL_IMAGE``. The OpenAPI document (``serving.openapi_doc``) says all of this, and a
+schemathesis run in ``make test`` holds the two to each other.
 """
 
 from __future__ import annotations
@@ -19,31 +25,35 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moodstream.schema import MAX_TEXT_CHARS, Post, PostError, Prediction, WireItem, parse_post
 from moodstream.types import ClassifyItem, ItemError
+from serving.auth import BearerAuth, is_protected
+from serving.openapi_doc import (
+    CLASSIFY_ITEMS_REQUEST,
+    CLASSIFY_REQUEST,
+    FORM_FIELDS,
+    MAX_POSTS_PER_REQUEST,
+    RESPONSES,
+    complete,
+)
+from serving.rate_limit import TokenBucketLimiter, retry_after
 
+_WIRE_ITEMS = TypeAdapter(list[WireItem])
 URL_IMAGE = "image by URL is not fetched by the HTTP API; send it inline as image.b64"
-MAX_POSTS_PER_REQUEST = 1024
 DEFAULT_MAX_REQUEST_BYTES = 25 * 1024 * 1024
-
-
-class ErrorOut(BaseModel):
-    """An error, for the whole request or for one item of a list."""
-
-    error: str
-    post_id: str | None = None
-    stage: str | None = None
 
 
 class _TooLarge(Exception):
@@ -118,9 +128,56 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+def route_path(scope: Scope) -> str:
+    """The request path without the app's route prefix (``root_path``)."""
+    path: str = scope.get("path", "/")
+    root = scope.get("root_path", "")
+    return (path.removeprefix(root) if root else path) or "/"
+
+
+class ClassifyGuard:
+    """ASGI middleware on the classify routes, before the body is read: the per-client rate limit (429 with
+    ``Retry-After``), then the bearer token (401 with ``WWW-Authenticate``). The rate limit comes first, so it
+    also slows token guessing. ``auth``/``limiter`` default to the serving replica's."""
+
+    def __init__(self, app: ASGIApp, auth: BearerAuth | None = None, limiter: TokenBucketLimiter | None = None
+                 ) -> None:
+        self.app = app
+        self.auth = auth
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_protected(route_path(scope)):
+            await self.app(scope, receive, send)
+            return
+        replica = _replica()
+        auth = self.auth or getattr(replica, "auth", None) or BearerAuth(None)
+        limiter = self.limiter or getattr(replica, "limiter", None)
+        client = scope.get("client")
+        host = str(client[0]) if client else None
+        wait = limiter.acquire(host or "?") if limiter is not None else 0.0
+        if wait:
+            response = JSONResponse({"error": f"too many requests; retry in {wait:.2f}s"}, status_code=429,
+                                    headers={"Retry-After": retry_after(wait)})
+            await response(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        denied = auth.check(headers.get(b"authorization", b"").decode("latin-1") or None, host)
+        if denied is not None:
+            response = JSONResponse({"error": denied.reason}, status_code=401,
+                                    headers={"WWW-Authenticate": denied.challenge})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 api = FastAPI(title="moodstream classifier", version="1",
-              description="Multimodal (caption + image) sentiment and emotion of social-media posts.")
+              description="Multimodal (caption + image) sentiment and emotion of social-media posts. The classify "
+                          "routes need `Authorization: Bearer <token>` when the server has a token "
+                          "(MOODSTREAM_API_TOKEN); without one they answer loopback clients only. Each client "
+                          "address is rate-limited (429 with Retry-After).")
 api.add_middleware(BodySizeLimit)
+api.add_middleware(ClassifyGuard)  # outside the body limit, inside the request counter (which counts 401 and 429)
 
 
 @api.middleware("http")
@@ -128,8 +185,8 @@ async def _count_requests(request: Request, call_next: Any) -> Response:
     response = await call_next(request)
     replica = _replica()
     if replica is not None:
-        path = request.url.path.removeprefix(request.scope.get("root_path", "")) or "/"
-        route = path if path in ("/classify", "/healthz", "/metrics") else "other"
+        path = route_path(request.scope)
+        route = path if path in ("/classify", "/classify/items", "/healthz", "/metrics") else "other"
         replica.metrics.http_requests.labels(route, str(response.status_code)).inc()
     return response
 
@@ -137,6 +194,26 @@ async def _count_requests(request: Request, call_next: Any) -> Response:
 def error(status: int, reason: str, **extra: Any) -> JSONResponse:
     """A JSON error response ``{"error": reason, ...}``."""
     return JSONResponse({"error": reason, **extra}, status_code=status)
+
+
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's own HTTP errors (e.g. a body it cannot parse) as ``{"error"}`` too."""
+    return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+
+def validation_reason(errors: Sequence[Any]) -> str:
+    """The first pydantic/FastAPI validation error as one line, e.g. ``0.created_at: Input should be ...``."""
+    first = errors[0] if errors else {}
+    loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    msg = str(first.get("msg", "invalid request"))
+    return f"{loc}: {msg}" if loc else msg
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own request validation answers like every other error: 422 ``{"error"}``."""
+    return error(422, validation_reason(exc.errors()))
 
 
 def item_from_post(post: Post) -> ClassifyItem | ItemError:
@@ -162,37 +239,26 @@ def _post_id(obj: Any) -> str | None:
     return pid if isinstance(pid, str) else None
 
 
-_POST_SCHEMA = {"$ref": "#/components/schemas/Post"}
-_OPENAPI_CLASSIFY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"oneOf": [_POST_SCHEMA, {"type": "array", "items": _POST_SCHEMA}]}},
-            "multipart/form-data": {"schema": {
-                "type": "object",
-                "properties": {"image": {"type": "string", "format": "binary"}, "text": {"type": "string"},
-                               "id": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}},
-            }},
-        },
-    },
-}
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": Prediction, "description": "a Prediction; for a list body, a list of Predictions/item errors"},
-    400: {"model": ErrorOut, "description": "malformed body"},
-    413: {"model": ErrorOut, "description": "request body too large"},
-    415: {"model": ErrorOut, "description": "unsupported content type"},
-    422: {"model": ErrorOut, "description": "not a valid post, or the post could not be classified"},
-}
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
 
 
-@api.post("/classify", openapi_extra=_OPENAPI_CLASSIFY, responses=_RESPONSES, response_model=None)
+def _unsupported_type(request: Request, expected: str = "application/json") -> Response | None:
+    """415 unless the body is JSON (no ``Content-Type`` counts as JSON)."""
+    ctype = _content_type(request)
+    if ctype == "application/json" or ctype.endswith("+json"):
+        return None
+    return error(415, f"unsupported content type {ctype!r}; send {expected}")
+
+
+@api.post("/classify", openapi_extra=CLASSIFY_REQUEST, responses=RESPONSES, response_model=None)
 async def classify(request: Request, ingress: Ingress) -> Response:
     """Classify one post (JSON or multipart upload) or a JSON list of posts."""
-    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if ctype == "multipart/form-data":
+    if _content_type(request) == "multipart/form-data":
         return await _classify_form(request, ingress)
-    if ctype != "application/json" and not ctype.endswith("+json"):
-        return error(415, f"unsupported content type {ctype!r}; send application/json or multipart/form-data")
+    refused = _unsupported_type(request, "application/json or multipart/form-data")
+    if refused is not None:
+        return refused
     body = await request.body()
     try:
         obj = json.loads(body)
@@ -214,9 +280,19 @@ async def classify(request: Request, ingress: Ingress) -> Response:
     return _respond_one(await ingress.classify_items([item], api="http"), _post_id(obj))
 
 
-@api.post("/classify/items", responses=_RESPONSES, response_model=None)
-async def classify_items(items: list[WireItem], ingress: Ingress) -> Response:
-    """Classify posts a stream worker has already validated (``WireItem``s): a list in, a list out, in order."""
+@api.post("/classify/items", openapi_extra=CLASSIFY_ITEMS_REQUEST, responses=RESPONSES, response_model=None)
+async def classify_items(request: Request, ingress: Ingress) -> Response:
+    """Classify posts a stream worker has already validated (``WireItem``s): a list in, a list out, in order.
+
+    The body is validated strictly, as the document says (a ``created_at`` must be a date-time string, not a
+    number; text must be a string)."""
+    refused = _unsupported_type(request)
+    if refused is not None:
+        return refused
+    try:
+        items = _WIRE_ITEMS.validate_json(await request.body(), strict=True)
+    except ValidationError as e:
+        return error(422, validation_reason(e.errors()))
 
     def item(wire: WireItem) -> ClassifyItem | ItemError:
         try:
@@ -243,7 +319,7 @@ async def _classify_many(inputs: list[Any], to_item: Callable[[Any], ClassifyIte
     if not inputs:
         return error(400, f"empty list; send at least one {noun}")
     if len(inputs) > MAX_POSTS_PER_REQUEST:
-        return error(413, f"at most {MAX_POSTS_PER_REQUEST} {noun}s per request")
+        return error(422, f"at most {MAX_POSTS_PER_REQUEST} {noun}s per request")
     results = await ingress.classify_items([to_item(x) for x in inputs], api="http")
     return JSONResponse([result_json(r, post_id(x)) for r, x in zip(results, inputs, strict=True)])
 
@@ -253,17 +329,19 @@ async def _classify_form(request: Request, ingress: Any) -> Response:
         form = await request.form(max_files=1, max_fields=8, max_part_size=4 * MAX_TEXT_CHARS + 1024)
     except Exception as e:
         return error(400, f"malformed multipart body: {getattr(e, 'detail', e)}")
+    unknown = sorted(set(form.keys()) - set(FORM_FIELDS))
+    if unknown:
+        return error(422, f"unknown field {unknown[0]!r}; send {', '.join(FORM_FIELDS)}")
     upload, text = form.get("image"), form.get("text")
     if upload is not None and not isinstance(upload, UploadFile):
         return error(422, "'image' must be a file part")
-    obj: dict[str, Any] = {"id": str(form.get("id") or f"upload-{uuid.uuid4().hex[:16]}"),
-                           "created_at": str(form.get("created_at") or datetime.now(UTC).isoformat())}
+    pid, created = form.get("id"), form.get("created_at")  # absent: defaults; present, even empty: validated
+    obj: dict[str, Any] = {"id": f"upload-{uuid.uuid4().hex[:16]}" if pid is None else str(pid),
+                           "created_at": datetime.now(UTC).isoformat() if created is None else str(created)}
     if text is not None:
         obj["text"] = str(text)
-    if upload is not None:
-        data = await upload.read()
-        if not data:
-            return error(422, "'image' file is empty", post_id=obj["id"], stage="validate")
+    data = await upload.read() if upload is not None else b""
+    if data:  # an empty file part (a form with no file chosen) is no image
         obj["image"] = {"b64": base64.b64encode(data).decode("ascii")}
     try:
         item = item_from_post(parse_post(obj))
@@ -293,16 +371,11 @@ async def metrics_text(ingress: Ingress) -> Response:
 
 
 def _openapi() -> dict[str, Any]:
-    """The generated schema, plus the ``Post`` schema the request body refers to."""
-    if api.openapi_schema:
-        return api.openapi_schema
-    schema = get_openapi(title=api.title, version=api.version, description=api.description, routes=api.routes)
-    post = Post.model_json_schema(ref_template="#/components/schemas/{model}")
-    comps = schema.setdefault("components", {}).setdefault("schemas", {})
-    comps.update(post.pop("$defs", {}))
-    comps["Post"] = post
-    api.openapi_schema = schema
-    return schema
+    """The generated document, completed by ``serving.openapi_doc`` (built once)."""
+    if not api.openapi_schema:
+        api.openapi_schema = complete(get_openapi(title=api.title, version=api.version, description=api.description,
+                                                  routes=api.routes))
+    return api.openapi_schema
 
 
 api.openapi = _openapi  # type: ignore[method-assign]

@@ -95,6 +95,9 @@ class ServeRunner:
         """Start (or connect to) Ray and Serve's HTTP proxy on ``serve_host:serve_port``."""
         from ray import serve
 
+        from serving.auth import check_bind
+
+        check_bind(self.settings.serve_host, self.settings.api_token)
         self.started_ray = start_ray(self.settings, self.num_cpus, self.object_store_memory)
         serve.start(http_options={"host": self.settings.serve_host, "port": self.settings.serve_port})
         self.started = True

@@ -96,13 +96,15 @@ class ServeHandleClient:
 
 class HttpClassifierClient:
     """``POST {serve_url}/classify/items`` with the already-validated items (``WireItem``); the answer is a list
-    in the same order, each a Prediction or ``{"post_id", "error", "stage"}``."""
+    in the same order, each a Prediction or ``{"post_id", "error", "stage"}``. With ``token``
+    (``MOODSTREAM_API_TOKEN``) every call carries ``Authorization: Bearer <token>``."""
 
-    def __init__(self, serve_url: str, timeout_s: float = 60.0) -> None:
+    def __init__(self, serve_url: str, timeout_s: float = 60.0, token: str | None = None) -> None:
         import httpx
 
         self.url = serve_url.rstrip("/") + "/classify/items"
-        self._client = httpx.AsyncClient(timeout=timeout_s, trust_env=False)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.AsyncClient(timeout=timeout_s, trust_env=False, headers=headers)
 
     async def classify(self, items: list[ClassifyItem]) -> list[Result]:
         r = await self._client.post(self.url, json=[WireItem.of(i).model_dump(mode="json") for i in items])
@@ -171,7 +173,8 @@ def make_client(kind: str | None, settings: Settings, model: Any = None) -> Retr
     elif kind == "http":
         if not settings.serve_url:
             raise ValueError("--classifier http needs MOODSTREAM_SERVE_URL")
-        inner = HttpClassifierClient(settings.serve_url, settings.serve_request_timeout_s)
+        token = settings.api_token.get_secret_value() if settings.api_token is not None else None
+        inner = HttpClassifierClient(settings.serve_url, settings.serve_request_timeout_s, token=token)
     elif kind == "inprocess":
         inner = InProcessClient(model if model is not None else load_inprocess_model(settings))
     else:

@@ -42,7 +42,9 @@ def register(app: typer.Typer) -> None:
                 runner.deploy(wait=True, timeout_s=timeout)
             console.print(f"[green]ready[/] at [bold]{runner.url}[/]  (POST /classify, GET /healthz, "
                           f"GET /metrics, /docs). Ctrl-C stops it.")
-            console.print(f'try: curl -F image=@face.jpg -F text="what a day" {runner.url}/classify')
+            auth = ' -H "Authorization: Bearer $MOODSTREAM_API_TOKEN"' if settings.api_token is not None else ""
+            console.print(f'try: curl{auth} -F image=@face.jpg -F text="what a day" {runner.url}/classify',
+                          highlight=False, markup=False)
             while True:
                 time.sleep(1.0)
         except NotReady as e:

@@ -21,9 +21,11 @@ from ray.serve.handle import DeploymentHandle
 
 from moodstream.schema import Prediction
 from moodstream.types import ClassifyItem, ItemError, ModalityResult
+from serving.auth import BearerAuth, check_bind
 from serving.deployments.base import settings_from
 from serving.http_api import api
 from serving.pipeline import NO_CONTENT, build_prediction, has_text
+from serving.rate_limit import TokenBucketLimiter
 from serving.serve_metrics import ServeMetrics
 
 HEALTH_TIMEOUT_S = 2.0
@@ -47,6 +49,9 @@ class Classifier:
         self.model_version = load_pack(self.settings.model_dir).version
         self.max_request_bytes = self.settings.serve_max_request_bytes
         self.metrics = ServeMetrics()
+        check_bind(self.settings.serve_host, self.settings.api_token)
+        self.auth = BearerAuth(self.settings.api_token)
+        self.limiter = TokenBucketLimiter(self.settings.api_rate_per_s, self.settings.api_rate_burst)
         self._last_ok: dict[str, float] = {}
 
     # --- handle API ---------------------------------------------------------------------------------

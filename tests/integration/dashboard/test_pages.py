@@ -6,6 +6,7 @@ and on PostgreSQL.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -359,6 +360,29 @@ def test_password_gate(seeded, app_env) -> None:
     assert metrics(at)["Posts"] == "20"
     at.switch_page("views/pipeline.py").run()
     assert metrics(at)["Processed"] == "20"
+
+
+def test_password_gate_slows_down_after_failures(seeded, app_env) -> None:
+    """Two typos are free; the third failure closes the gate for 1 s: even the right password is refused (not
+    checked) until it opens again, then accepted."""
+    url, _ = seeded
+    app_env(url, password="s3cret pass")
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+
+    def attempt(password: str) -> None:
+        at.text_input(key="login_password").input(password)
+        at.button[0].click().run()
+
+    for _ in range(2):
+        attempt("wrong")
+        assert at.error[0].value == "Wrong password." and not at.warning
+    attempt("wrong")
+    assert at.error[0].value == "Wrong password." and "next one is possible in 1 s" in at.warning[0].value
+    attempt("s3cret pass")
+    assert at.error[0].value.startswith("Too many failed attempts. Try again in") and not at.metric
+    time.sleep(1.1)
+    attempt("s3cret pass")
+    assert metrics(at)["Posts"] == "20"
 
 
 def test_database_down_then_recovers(pg_server_url, seedlib, app_env) -> None:

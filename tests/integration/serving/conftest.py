@@ -52,11 +52,21 @@ def serve_settings(port: int, **overrides: Any) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def served(ray_cluster: None) -> Iterator[ServedApp]:
+def serve_port(ray_cluster: None) -> int:
+    """Serve's HTTP proxy, started once on a free loopback port (every app of the session is routed through it)."""
+    from ray import serve
+
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    return port
+
+
+@pytest.fixture(scope="session")
+def served(serve_port: int) -> Iterator[ServedApp]:
     """The app deployed once, healthy (every model loaded)."""
     from serving.runner import ServeRunner
 
-    settings = serve_settings(free_port())
+    settings = serve_settings(serve_port)
     runner = ServeRunner(settings)
     runner.start()
     handle = runner.deploy(wait=True, timeout_s=600)
@@ -88,3 +98,27 @@ def mvsa_posts(data_dir: Path) -> list[tuple[str, str, bytes]]:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+@pytest.fixture(scope="session")
+def standin_app(serve_port: int) -> Iterator[Any]:
+    """``standin_app(name, any_bytes=False, **settings)``: the real ``Classifier`` ingress and HTTP API with
+    ``settings`` (token, rate limit...) over stand-in models (``testkit.standin_serve``), deployed at ``/<name>``;
+    returns its base URL. Deleted at the end."""
+    from ray import serve
+
+    from testkit.standin_serve import deploy_standin_app
+
+    names: list[str] = []
+
+    def _deploy(name: str, any_bytes: bool = False, **overrides: Any) -> str:
+        deploy_standin_app(serve_settings(serve_port, **overrides), name=name, route_prefix=f"/{name}",
+                           any_bytes=any_bytes)
+        names.append(name)
+        return f"http://127.0.0.1:{serve_port}/{name}"
+
+    try:
+        yield _deploy
+    finally:
+        for name in names:
+            serve.delete(name)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from ray.serve._private.api import call_user_app_builder_with_args_if_necessary
 
-from serving.app import build_app, replica_config
+from serving.app import build_app, ingress_config, replica_config
+from serving.auth import InsecureBindError
 
 
 def _deployments(app) -> dict:
@@ -51,6 +52,23 @@ def test_replica_config_is_json_safe_and_has_no_secrets() -> None:
     cfg = replica_config(Settings(database_url="postgresql://u:secret@db/x", model_dir="/tmp/pack"))
     text = json.dumps(cfg)
     assert "secret" not in text and cfg["model_dir"] == "/tmp/pack"
+
+
+def test_only_the_ingress_gets_the_api_token() -> None:
+    from moodstream.config import Settings
+
+    settings = Settings(api_token="tok-123", serve_host="0.0.0.0")
+    assert "api_token" not in replica_config(settings)
+    assert ingress_config(settings)["api_token"] == "tok-123" and ingress_config(Settings())["api_token"] is None
+    deps = _deployments(build_app({"api_token": "tok-123", "serve_host": "0.0.0.0"}))
+    assert deps["Classifier"].init_args[3]["api_token"] == "tok-123"
+    assert all("api_token" not in deps[n].init_args[0] for n in ("TextModel", "VisionModel", "FusionModel"))
+
+
+def test_build_app_refuses_a_public_bind_without_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOODSTREAM_API_TOKEN", raising=False)
+    with pytest.raises(InsecureBindError, match="MOODSTREAM_API_TOKEN"):
+        build_app({"serve_host": "0.0.0.0"})
 
 
 def test_per_deployment_overrides() -> None:
