@@ -31,8 +31,12 @@ class PrivatePostgres:
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
         self._as_postgres = os.geteuid() == 0
-        if self._as_postgres:
-            pw = pwd.getpwnam("postgres")
+        if self._as_postgres:  # the binaries refuse root: run them as postgres
+            try:
+                pw = pwd.getpwnam("postgres")
+            except KeyError:
+                shutil.rmtree(self.root, ignore_errors=True)
+                raise FileNotFoundError("running as root and there is no postgres user to run initdb as") from None
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
             self.root.chmod(0o755)
 
