@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     serve_target_ongoing_requests: float = Field(2.0, gt=0, description="autoscaling target per replica")
     serve_num_cpus: float = Field(0.5, ge=0, description="CPUs per model replica")
     serve_num_gpus: float = Field(0.0, ge=0, description="GPUs per model replica (fractions allowed)")
+    serve_model_resource: str | None = Field(
+        None, description="custom Ray resource each model replica needs 0.01 of (places them on nodes that have it)")
     serve_max_request_bytes: int = Field(
         25 * 1024 * 1024, ge=1024, description="HTTP body limit; larger bodies get 413"
     )
@@ -181,7 +183,8 @@ class Settings(BaseSettings):
     log_json: bool = Field(False, description="structured JSON log lines")
 
     @field_validator("kafka_brokers", "redis_url", "ray_address", "serve_url", "database_readonly_url",
-                     "alert_webhook_url", "api_token", "dashboard_password", mode="before")
+                     "alert_webhook_url", "api_token", "dashboard_password", "serve_model_resource",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v

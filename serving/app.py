@@ -59,13 +59,20 @@ def scaling_options(settings: Settings) -> dict[str, Any]:
     return {"num_replicas": settings.serve_replicas}
 
 
+MODEL_RESOURCE_SHARE = 0.01  # of ``serve_model_resource`` per model replica: placement, not a capacity limit
+
+
 def model_options(settings: Settings, gpu: bool = True) -> dict[str, Any]:
-    """Deployment options of a model deployment: room for one running and one filling batch."""
+    """Deployment options of a model deployment: room for one running and one filling batch; with
+    ``serve_model_resource`` set, the replicas need a little of that custom Ray resource (so they run only on the
+    nodes started with it, e.g. ``ray start --resources='{"model_node": 1}'``)."""
+    actor: dict[str, Any] = {"num_cpus": settings.serve_num_cpus, "num_gpus": settings.serve_num_gpus if gpu else 0.0}
+    if settings.serve_model_resource:
+        actor["resources"] = {settings.serve_model_resource: MODEL_RESOURCE_SHARE}
     return {
         **scaling_options(settings),
         "max_ongoing_requests": max(2 * settings.serve_max_batch_size, 8),
-        "ray_actor_options": {"num_cpus": settings.serve_num_cpus,
-                              "num_gpus": settings.serve_num_gpus if gpu else 0.0},
+        "ray_actor_options": actor,
         "graceful_shutdown_timeout_s": 5.0,
     }
 

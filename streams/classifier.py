@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 import time
 from typing import Any, Protocol
 
@@ -74,16 +75,18 @@ class ServeHandleClient:
         self.app_name = app_name
         self.ray_address = ray_address
         self._handle: Any = None
+        self._lock = threading.Lock()  # two batches in flight ask for the handle from two threads at once
 
     def _get_handle(self) -> Any:
-        if self._handle is None:
-            import ray
-            from ray import serve
+        with self._lock:
+            if self._handle is None:
+                import ray
+                from ray import serve
 
-            if not ray.is_initialized():
-                ray.init(address=self.ray_address or "auto", ignore_reinit_error=True, log_to_driver=False)
-            self._handle = serve.get_app_handle(self.app_name)
-        return self._handle
+                if not ray.is_initialized():
+                    ray.init(address=self.ray_address or "auto", ignore_reinit_error=True, log_to_driver=False)
+                self._handle = serve.get_app_handle(self.app_name)
+            return self._handle
 
     async def classify(self, items: list[ClassifyItem]) -> list[Result]:
         handle = await asyncio.to_thread(self._get_handle)

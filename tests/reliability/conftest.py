@@ -1,4 +1,4 @@
-"""Reliability suite fixtures: the classifier choice, hostile servers, a private Redis, the table.
+"""Reliability suite fixtures: the classifier choice, hostile servers, a private Redis and PostgreSQL, the table.
 
 The stream fixtures (topics, workers, proxies) come from ``testkit.stream_fixtures``, like the stream tests'.
 Every fault test appends a ``FaultRow`` to ``harness.RESULTS``; at the end of the session the table is printed
@@ -158,6 +158,21 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     r = RedisServer(tmp_path / "redis.log").start()
     yield r
     r.stop()
+
+
+@pytest.fixture
+def private_pg() -> Iterator[Any]:
+    """A private PostgreSQL server (``testkit.private_pg``) the test may restart; stopped and deleted at the end."""
+    from testkit.private_pg import PrivatePostgres
+
+    try:
+        pg = PrivatePostgres()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    try:
+        yield pg.start()
+    finally:
+        pg.close()
 
 
 # ------------------------------------------------------------------------------------------ report

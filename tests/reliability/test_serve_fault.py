@@ -4,9 +4,6 @@ using ``--classifier serve``. Needs the real Ray Serve app and its model pack; s
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -14,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from testkit.harness import Feed, audit, count, invalid_messages, settle
-from testkit.stream_helpers import WorkerProcess, wait_for
+from testkit.stream_helpers import ServeWorker, wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,18 +27,6 @@ def _serve_ready() -> str | None:
     except Exception as e:
         return f"serving.app / serving.runner do not import yet: {type(e).__name__}: {e}"
     return None
-
-
-class ServeWorker(WorkerProcess):
-    """``moodstream worker --classifier serve`` (the stream tests' ``WorkerProcess`` always passes ``--model``)."""
-
-    def start(self) -> ServeWorker:
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        with self.log.open("ab") as f:
-            self.proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "worker", "--classifier", "serve"],
-                                         cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        return self
 
 
 def _replicas(app: str, deployment: str) -> list[str]:

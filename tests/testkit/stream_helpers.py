@@ -99,6 +99,19 @@ class WorkerProcess:
                    if line.startswith(name) and not line.startswith("#"))
 
 
+class ServeWorker(WorkerProcess):
+    """``moodstream worker --classifier serve``: the models are a Ray Serve app reached through a handle (the env
+    names the cluster: ``MOODSTREAM_RAY_ADDRESS``, ``MOODSTREAM_SERVE_APP_NAME``)."""
+
+    def start(self) -> ServeWorker:
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        with self.log.open("ab") as f:
+            self.proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "worker", "--classifier", "serve"],
+                                         cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        return self
+
+
 def publish(env: dict[str, str], items: list[Any], rate: float = 0.0) -> int:
     """Publish post dicts / raw bytes / (key, value) to the test's posts topic."""
     from moodstream.kafka import aiokafka_config

@@ -39,6 +39,14 @@ def test_autoscaling_from_args() -> None:
     assert (cfg.min_replicas, cfg.max_replicas, cfg.target_ongoing_requests) == (1, 3, 8)
 
 
+def test_model_resource_places_only_the_model_replicas() -> None:
+    deps = _deployments(build_app({"serve_model_resource": "model_node"}))
+    for name in ("TextModel", "VisionModel", "FusionModel"):
+        assert deps[name].ray_actor_options["resources"] == {"model_node": 0.01}, name
+    assert "resources" not in deps["Classifier"].ray_actor_options  # the ingress may run anywhere
+    assert "resources" not in _deployments(build_app({}))["TextModel"].ray_actor_options
+
+
 def test_unknown_args_are_rejected() -> None:
     with pytest.raises(ValueError, match="serve_max_batchsize"):
         build_app({"serve_max_batchsize": 8})
