@@ -234,8 +234,49 @@ def settle(db: Any, env: dict[str, str], valid: int, invalid: int, timeout: floa
             pytest.fail("every worker exited\n" + "\n".join(w.tail() for w in workers))
         if time.monotonic() > deadline:
             tails = "\n".join(w.tail(3000) for w in workers)
-            pytest.fail(f"timed out: {n}/{valid} predictions, {d}/{invalid} dead letters\n{tails}")
+            pytest.fail(f"timed out: {n}/{valid} predictions, {d}/{invalid} dead letters\n"
+                        f"{where_the_missing_are(db, env)}\n{tails}")
         time.sleep(0.3)
+
+
+def where_the_missing_are(db: Any, env: dict[str, str]) -> str:
+    """Per partition of the posts topic: high watermark, the group's committed offset, and the offsets of the
+    messages with no fate yet (neither a stored prediction nor a dead letter) -- which tells a commit past
+    unprocessed messages from a partition nobody fetches."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from sqlalchemy import text
+
+    try:
+        msgs = read_topic(env["MOODSTREAM_KAFKA_BROKERS"], env["MOODSTREAM_TOPIC_POSTS"], 10**9, timeout=5.0)
+        with db.connect() as c:
+            stored = {r[0] for r in c.execute(text("select post_id from predictions"))}
+            dead = {":".join(r[0].split(":")[:3]) for r in c.execute(text("select source_key from dead_letters"))}
+
+        async def committed() -> dict[int, Any]:
+            cons = AIOKafkaConsumer(bootstrap_servers=env["MOODSTREAM_KAFKA_BROKERS"],
+                                    group_id=env["MOODSTREAM_CONSUMER_GROUP"], enable_auto_commit=False)
+            await cons.start()
+            try:
+                parts = range(int(env.get("MOODSTREAM_KAFKA_PARTITIONS", "4")))
+                return {pt: await cons.committed(TopicPartition(env["MOODSTREAM_TOPIC_POSTS"], pt)) for pt in parts}
+            finally:
+                await cons.stop()
+
+        committed_by = asyncio.run(committed())
+        lines = []
+        for pt in sorted(committed_by):
+            own = [m for m in msgs if m.partition == pt]
+            missing = []
+            for m in own:
+                key = m.key.decode(errors="replace") if m.key else ""
+                if key not in stored and f"{m.topic}:{m.partition}:{m.offset}" not in dead:
+                    missing.append(m.offset)
+            span = f"{missing[0]}..{missing[-1]} ({len(missing)})" if missing else "none"
+            hw = max((m.offset for m in own), default=-1) + 1
+            lines.append(f"  partition {pt}: high watermark {hw}, committed {committed_by[pt]}, no fate: {span}")
+        return "where the missing messages are:\n" + "\n".join(lines)
+    except Exception as e:  # a diagnosis must never hide the failure it explains
+        return f"(no diagnosis: {e!r})"
 
 
 def audit(db: Any, env: dict[str, str], fault: str, form: str, valid_ids: list[str], invalid: list[bytes],
