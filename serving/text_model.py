@@ -15,6 +15,7 @@ from moodstream import labels
 from moodstream.types import ModalityResult
 from serving.encoders import DEFAULT_MAX_TOKENS, DEFAULT_TEXT_ENCODER, EMBEDDING_POOL, TextEncoder
 from serving.heads import Head, load_head
+from serving.onnx_runtime import check_runtime
 from serving.text_features import extra_features, feature_dim
 
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent / "pack"
@@ -73,12 +74,14 @@ class TextModel:
 
     @classmethod
     def load(cls, pack_dir: Path | str | None = None, encoder: str | Path | None = None, device: str = "cpu",
-             max_tokens: int = DEFAULT_MAX_TOKENS) -> TextModel:
+             max_tokens: int = DEFAULT_MAX_TOKENS, runtime: str = "torch",
+             onnx_cache: Path | str | None = None) -> TextModel:
         """Load heads (and a LoRA adapter, if the pack has one) from ``pack_dir`` and the encoder.
 
         ``pack_dir``: ``None`` → the committed ``serving/pack``. ``encoder``: a hub id or local directory; ``None``
         → the pack's encoder (the packaged MiniLM). The LoRA adapter is applied only when the encoder is the one it
-        was trained on.
+        was trained on. ``runtime="onnx"``: the encoder, as loaded, is exported to (or found in) ``onnx_cache`` and
+        run on ONNX Runtime (``serving.onnx_models``).
         """
         pack = Path(pack_dir or DEFAULT_PACK_DIR)
         meta_path = pack / META
@@ -96,7 +99,13 @@ class TextModel:
         metas = {"sentiment": sent_meta, "emotion": emo_meta}
         features = {t: list(m.get("features", [])) for t, m in metas.items()}
         pools = {t: list(m.get("pools", [EMBEDDING_POOL])) for t, m in metas.items()}
-        return cls(enc, sent, emo, meta, features=features, pools=pools)
+        model = cls(enc, sent, emo, meta, features=features, pools=pools)
+        if check_runtime(runtime) == "onnx":
+            from serving.onnx_models import text_graph
+
+            enc.graph = text_graph(enc, model.pools, pack, onnx_cache)
+            enc.name = f"{enc.name}+onnx:{enc.graph.module.path.stem}"  # embedding caches keyed apart from torch's
+        return model
 
     @property
     def dim(self) -> int:
