@@ -7,8 +7,8 @@ a new exporter or new weights give a new file; an existing one is reused. Files 
 renamed, so replicas exporting at the same time never read a half-written graph.
 
 What each graph holds (``Kind``): ``text`` the encoder plus its pooled views (dynamic int8: ``quantize_dynamic``),
-``backbone`` MobileNetV2's pooled features (static int8 calibrated on sample photos, or fp32), ``pnet``/``rnet``/
-``onet`` MTCNN (fp32), ``fer`` the expression net (fp32).
+``backbone`` MobileNetV2's pooled features (static int8 calibrated on sample photos, or fp32), ``pnet`` MTCNN's
+proposal net (fp32, any image size), ``fer`` the expression net (fp32).
 """
 
 from __future__ import annotations

@@ -104,8 +104,8 @@ def compute_features(split: str, data_dir: str | Path, rows: list[dict[str, str]
 class ModelCache:
     """Lazily loaded TextModel/VisionModel of one pack (loaded only on a feature-cache miss)."""
 
-    def __init__(self, pack_dir: Path) -> None:
-        self.pack_dir = pack_dir
+    def __init__(self, pack_dir: Path, runtime: str = "torch", onnx_cache: Path | None = None) -> None:
+        self.pack_dir, self.runtime, self.onnx_cache = pack_dir, runtime, onnx_cache
         self._text = self._vision = None
 
     @property
@@ -113,7 +113,7 @@ class ModelCache:
         if self._text is None:
             from serving.text_model import TextModel
 
-            self._text = TextModel.load(pack_dir=self.pack_dir)
+            self._text = TextModel.load(pack_dir=self.pack_dir, runtime=self.runtime, onnx_cache=self.onnx_cache)
         return self._text
 
     @property
@@ -121,20 +121,24 @@ class ModelCache:
         if self._vision is None:
             from serving.vision_model import VisionModel
 
-            self._vision = VisionModel.load(pack_dir=self.pack_dir)
+            self._vision = VisionModel.load(pack_dir=self.pack_dir, runtime=self.runtime,
+                                            onnx_cache=self.onnx_cache)
         return self._vision
 
 
 def mvsa_features(split: str, data_dir: str | Path, pack_dir: Path | None = None, *, limit: int | None = None,
                   progress: bool = True, models: ModelCache | None = None) -> dict[str, Any]:
-    """Cached per-item model outputs of an MVSA split (+ ``y`` fused, ``y_text``, ``y_image``, ``texts``, ``ids``)."""
+    """Cached per-item model outputs of an MVSA split (+ ``y`` fused, ``y_text``, ``y_image``, ``texts``, ``ids``).
+    ``models`` on another runtime than torch (``ModelCache.runtime``) are cached apart."""
     from modelling.training.data import read_mvsa
     from serving.pack import load_pack
 
     pack_dir = load_pack(pack_dir).dir
     data = read_mvsa(split, data_dir)
     rows = data.rows[:limit] if limit else data.rows
-    path = CACHE_DIR / f"mvsa-{split}-{len(rows)}-{_rows_hash(rows)}-{_modality_hash(pack_dir)}.npz"
+    runtime = models.runtime if models is not None else "torch"
+    path = CACHE_DIR / (f"mvsa-{split}-{len(rows)}-{_rows_hash(rows)}-{_modality_hash(pack_dir)}"
+                        + ("" if runtime == "torch" else f"-{runtime}") + ".npz")
     if path.exists():
         with np.load(path) as z:
             feats = {k: z[k] for k in z.files}
