@@ -92,13 +92,29 @@ def compute_features(split: str, data_dir: str | Path, rows: list[dict[str, str]
     rep = cached_embed(text_model.encoder, texts, tag=f"mvsa-{split}", progress=progress, pools=text_model.pools)
     tp, tq = text_model.heads(rep, texts)
     te = np.ascontiguousarray(rep[:, : text_model.dim])
-    raw, _ = vision_features(data_dir, split, limit=limit, progress=progress)
+    if getattr(vision_model, "runtime", "torch") == "torch":
+        raw, _ = vision_features(data_dir, split, limit=limit, progress=progress)
+    else:  # another runtime's backbone (ONNX, int8): its own features, not the torch feature cache
+        raw = runtime_features(data_dir, split, rows, vision_model)
     ip = vision_model.sentiment_head.predict_proba(raw)
     ie = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
     mask = np.stack([[1.0 if t.strip() else 0.0 for t in texts], np.ones(len(rows))], 1)
     return {"tp": tp.astype(np.float32), "tq": tq.astype(np.float32), "te": te.astype(np.float32),
             "ip": ip.astype(np.float32), "iq": no_face_emotion(ip).astype(np.float32), "ie": ie.astype(np.float32),
             "faces": np.zeros(len(rows), np.int64), "mask": mask.astype(np.float32)}
+
+
+def runtime_features(data_dir: str | Path, split: str, rows: list[dict[str, str]], vision_model) -> np.ndarray:
+    """Raw backbone features of MVSA rows from ``vision_model.features`` (decoded as the vision training cache
+    decodes them), for a model whose backbone runs on another runtime than torch."""
+    from modelling.training.data import read_mvsa
+    from serving.image_decode import decode_image
+
+    data = read_mvsa(split, data_dir)
+    out = [vision_model.features([decode_image(data.image_bytes(r["id"])) for r in rows[i:i + 32]])
+           for i in range(0, len(rows), 32)]
+    data.close()
+    return np.concatenate(out).astype(np.float32)
 
 
 class ModelCache:
