@@ -113,8 +113,8 @@ class Settings(BaseSettings):
     fusion_strategy: FusionStrategy | None = Field(None, description="unset uses the pack's best on val")
     text_max_tokens: int = Field(128, ge=8, description="token limit of the text encoder")
     runtime: Literal["onnx", "torch"] = Field(
-        "torch", description="inference runtime of the models: onnx (ONNX Runtime, graphs exported from the pack on "
-                             "first load) or torch"
+        "onnx", description="inference runtime of the models: onnx (ONNX Runtime, graphs exported from the pack on "
+                            "first load) or torch"
     )
     onnx_cache_dir: Path | None = Field(
         None, description="where exported ONNX graphs are kept (per pack version); unset: .cache/onnx in the checkout"
