@@ -13,6 +13,8 @@ proposal net (fp32, any image size), ``fer`` the expression net (fp32).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import logging
 import os
@@ -53,6 +55,16 @@ def module_digest(module: nn.Module, *extra: str) -> str:
     return h.hexdigest()[:12]
 
 
+def on_cpu(module: nn.Module) -> nn.Module:
+    """``module`` itself when its weights are on the CPU, else a CPU copy (the loaded module stays where it is)."""
+    try:
+        if next(module.parameters()).device.type == "cpu":
+            return module
+    except StopIteration:
+        return module
+    return copy.deepcopy(module).cpu()
+
+
 def _export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, inputs: Sequence[str],
             outputs: Sequence[str], dynamic: dict[str, dict[int, str]]) -> None:
     with warnings.catch_warnings(), torch.no_grad():
@@ -91,9 +103,10 @@ class TextPools(nn.Module):
 
 def export_text(encoder, pools: Sequence[str], folder: Path, quantize: bool = True) -> Path:
     """The encoder's pooled views ``pools`` as one graph (``int8`` dynamic quantisation when ``quantize``)."""
-    sample = encoder.tokenize(["an example caption to trace #tag", "short"])
+    sample = {k: v.cpu() for k, v in encoder.tokenize(["an example caption to trace #tag", "short"]).items()}
     names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in sample]
-    wrapper = TextPools(encoder, pools, names).cpu()
+    cpu_encoder = dataclasses.replace(encoder, model=on_cpu(encoder.model), device=torch.device("cpu"), graph=None)
+    wrapper = TextPools(cpu_encoder, pools, names)
     stem = f"text-{module_digest(encoder.model, encoder.name, *pools)}" + ("-int8" if quantize else "")
 
     def build(tmp: Path) -> None:
@@ -121,7 +134,7 @@ def export_cnn(module: nn.Module, example: torch.Tensor, folder: Path, name: str
     axes = {0: "batch", 2: "height", 3: "width"} if spatial else {0: "batch"}
     dyn = {"x": axes} | {o: {0: "batch"} for o in outputs}
     stem = f"{name}-{module_digest(module)}"
-    return cached_graph(folder, stem, lambda tmp: _export(module.cpu(), (example.cpu(),), tmp, ["x"], outputs, dyn))
+    return cached_graph(folder, stem, lambda tmp: _export(on_cpu(module), (example.cpu(),), tmp, ["x"], outputs, dyn))
 
 
 def export_cnn_int8(module: nn.Module, example: torch.Tensor, folder: Path, name: str, outputs: Sequence[str],
@@ -143,7 +156,7 @@ def export_cnn_int8(module: nn.Module, example: torch.Tensor, folder: Path, name
                 return next(self.it, None)
 
         try:
-            _export(module.cpu(), (example.cpu(),), fp32, ["x"], outputs,
+            _export(on_cpu(module), (example.cpu(),), fp32, ["x"], outputs,
                     {"x": {0: "batch"}} | {o: {0: "batch"} for o in outputs})
             quantize_static(str(fp32), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
