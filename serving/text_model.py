@@ -13,6 +13,7 @@ import torch
 
 from moodstream import labels
 from moodstream.types import ModalityResult
+from serving.dedup import unique
 from serving.encoders import DEFAULT_MAX_TOKENS, DEFAULT_TEXT_ENCODER, EMBEDDING_POOL, TextEncoder
 from serving.heads import Head, load_head
 from serving.onnx_runtime import check_runtime
@@ -153,9 +154,14 @@ class TextModel:
         return self.encoder.embed(texts, batch_size=self.batch_size)
 
     def predict(self, texts: list[str]) -> list[ModalityResult]:
-        """One ``ModalityResult`` per text, in input order; ``[]`` for ``[]``."""
+        """One ``ModalityResult`` per text, in input order; ``[]`` for ``[]``. A caption repeated in the batch (a
+        repost) is encoded once."""
         if not texts:
             return []
+        distinct, pos = unique(list(texts))
+        if len(distinct) < len(texts):
+            once = self.predict(distinct)
+            return [once[p] for p in pos]
         rep = self.represent(list(texts))
         sent, emo = self.heads(rep, list(texts))
         emb = np.ascontiguousarray(rep[:, : self.encoder.dim])

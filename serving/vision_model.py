@@ -24,6 +24,7 @@ from moodstream import labels
 from moodstream.types import ItemError, ModalityResult
 from serving.backbones import FEATURE_DIM, IMAGE_SIZE, MobileNetV2, fast_embedder, load_backbone, preprocess
 from serving.calibration import apply_temperature
+from serving.dedup import unique
 from serving.faces import Face, FaceDetector
 from serving.fer_net import FER_INPUT, MiniXception, from_keras_h5, load_fer, normalise_faces
 from serving.heads import Head, load_head
@@ -194,7 +195,12 @@ class VisionModel:
 
     # ---- the batch API ---------------------------------------------------------------------------------------
     def predict(self, images: list[bytes]) -> list[ModalityResult | ItemError]:
-        """One result per input, in order: a ``ModalityResult``, or an ``ItemError`` for that item only."""
+        """One result per input, in order: a ``ModalityResult``, or an ``ItemError`` for that item only. An image
+        repeated in the batch (a repost) is computed once."""
+        distinct, pos = unique(list(images))
+        if len(distinct) < len(images):
+            once = self.predict(distinct)
+            return [once[p] for p in pos]
         results: list[ModalityResult | ItemError | None] = [None] * len(images)
         ok: list[int] = []
         decoded: list[Image.Image] = []

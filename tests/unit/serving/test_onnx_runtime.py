@@ -80,3 +80,18 @@ def test_vision_outputs_agree_with_torch(pipelines) -> None:
         assert np.abs(x.sentiment - y.sentiment).max() < 0.1
         assert np.abs(x.emotion - y.emotion).max() < 0.05
         assert float(x.embedding @ y.embedding) > 0.97
+
+
+def test_a_repost_in_the_batch_is_computed_once(pipelines, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe = pipelines["onnx"]
+    seen: list[int] = []
+    encode = pipe.text.encoder.encode
+    monkeypatch.setattr(pipe.text.encoder, "encode", lambda texts, *a, **k: seen.append(len(texts)) or
+                        encode(texts, *a, **k))
+    photo = _photos()[0]
+    out = pipe.text.predict([CAPTIONS[0], CAPTIONS[1], CAPTIONS[0]])
+    assert seen == [2]
+    assert np.array_equal(out[0].sentiment, out[2].sentiment)
+    images = pipe.vision.predict([photo, b"not an image", photo])
+    assert images[0].faces == images[2].faces and np.array_equal(images[0].embedding, images[2].embedding)
+    assert images[1].__class__.__name__ == "ItemError"
