@@ -7,6 +7,7 @@ the ``MOODSTREAM_RUNTIME`` setting.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,23 @@ import numpy as np
 import torch
 
 RUNTIMES = ("onnx", "torch")
+log = logging.getLogger(__name__)
 
 
 def check_runtime(runtime: str) -> str:
     """``runtime`` when it is one of ``RUNTIMES``, else a ``ValueError``."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; one of {', '.join(RUNTIMES)}")
+    return runtime
+
+
+def effective_runtime(runtime: str, device: str | torch.device = "cpu") -> str:
+    """``runtime``, except ``onnx`` on a CUDA device when the installed ONNX Runtime has no CUDA provider: then
+    ``torch`` (on CUDA), with a warning, rather than ONNX Runtime on the CPU."""
+    check_runtime(runtime)
+    if runtime == "onnx" and torch.device(device).type == "cuda" and providers(device) == ["CPUExecutionProvider"]:
+        log.warning("MOODSTREAM_RUNTIME=onnx but this ONNX Runtime has no CUDA provider: using torch on CUDA")
+        return "torch"
     return runtime
 
 

@@ -118,7 +118,7 @@ class Pipeline:
                                   max_bytes=config.image_max_bytes, max_pixels=config.image_max_pixels,
                                   runtime=config.runtime, onnx_cache=config.onnx_cache)
         fusion = FusionModel.load(pack.dir, strategy=config.fusion_strategy)
-        return cls(pack=pack, text=text, vision=vision, fusion=fusion, parallel=parallel, runtime=config.runtime,
+        return cls(pack=pack, text=text, vision=vision, fusion=fusion, parallel=parallel, runtime=vision.runtime,
                    uncertain_below=config.uncertain_below, conflict_min_confidence=config.conflict_min_confidence)
 
     @property

