@@ -6,9 +6,10 @@ a fine-tuned encoder layer or an expression-net ensemble is exported as it runs.
 a new exporter or new weights give a new file; an existing one is reused. Files are written to a temporary name and
 renamed, so replicas exporting at the same time never read a half-written graph.
 
-What each graph holds (``Kind``): ``text`` the encoder plus its pooled views (dynamic int8: ``quantize_dynamic``),
-``backbone`` MobileNetV2's pooled features (static int8 calibrated on sample photos, or fp32), ``pnet`` MTCNN's
-proposal net (fp32, any image size), ``fer`` the expression net (fp32).
+Graphs: ``text-*`` the encoder plus its pooled views, ``backbone-*`` MobileNetV2's pooled features, ``pnet-*``
+MTCNN's proposal net (any image size), ``fer-*`` the expression net. All fp32 as shipped (``serving.onnx_models``);
+``export_text(quantize=True)`` (dynamic int8) and ``export_cnn_int8`` (static int8, calibrated) are kept for the
+trials recorded in ``reports/int8_trials``: a ``-int8`` suffix names those files.
 """
 
 from __future__ import annotations
