@@ -122,6 +122,13 @@ class Settings(BaseSettings):
     vision_model: str | None = Field(None, description="local .pth of a MobileNetV2 backbone")
     fusion_strategy: FusionStrategy | None = Field(None, description="unset uses the pack's best on val")
     text_max_tokens: int = Field(128, ge=8, description="token limit of the text encoder")
+    runtime: Literal["onnx", "torch"] = Field(
+        "onnx", description="inference runtime of the models: onnx (ONNX Runtime, graphs exported from the pack on "
+                            "first load) or torch"
+    )
+    onnx_cache_dir: Path | None = Field(
+        None, description="where exported ONNX graphs are kept (per pack version); unset: .cache/onnx in the checkout"
+    )
     data_dir: Path | None = Field(
         None, validation_alias=AliasChoices("MOODSTREAM_DATA_DIR", "MOODSTREAM_DATA"),
         description="the labelled datasets (train, eval, bench); unset: ../shared/data from the working directory "

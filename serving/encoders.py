@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,6 +70,9 @@ class TextEncoder:
     name: str
     max_tokens: int = DEFAULT_MAX_TOKENS
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    # An ONNX Runtime graph of some pooled views (``serving.onnx_models.TextGraph``): used by ``encode`` for the
+    # views it covers; ``None`` runs the torch module.
+    graph: Any = None
 
     @classmethod
     def load(cls, name: str | Path | None = None, *, max_tokens: int = DEFAULT_MAX_TOKENS,
@@ -155,8 +159,14 @@ class TextEncoder:
         order = np.argsort([len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), width), dtype=np.float32)
         for idx in _batches(order, batch_size, progress, desc="embed"):
-            out[idx] = self.pool(self.tokenize([texts[i] for i in idx]), pools).float().cpu().numpy()
+            out[idx] = self.pooled(self.tokenize([texts[i] for i in idx]), pools)
         return out
+
+    def pooled(self, batch: dict[str, torch.Tensor], pools: list[str]) -> np.ndarray:
+        """``pool`` as float32 numpy, on the ONNX graph when one covers ``pools``, else on the torch module."""
+        if self.graph is not None and all(p in self.graph.pools for p in pools):
+            return self.graph.views(batch, pools, self.dim)
+        return self.pool(batch, pools).float().cpu().numpy()
 
     def embed(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Embeddings (N, dim) float32 (mean-pooled last layer, L2-normalised), in input order."""

@@ -188,9 +188,10 @@ class FaceDetector:
         for net, name in ((self.pnet, "pnet"), (self.rnet, "rnet"), (self.onet, "onet")):
             net.load_state_dict(torch.load(d / f"{name}.pt", map_location="cpu", weights_only=True), strict=True)
             net.eval().to(self.device)
-        # Faster equivalents on CPU (torch_opt.for_inference).
-        self._rnet = for_inference(self.rnet, torch.zeros(2, 3, 24, 24, device=self.device))
-        self._onet = for_inference(self.onet, torch.zeros(2, 3, 48, 48, device=self.device))
+        # Faster equivalents on CPU (torch_opt.for_inference); ONNX sessions replace them on that runtime.
+        self.pnet_fn = self.pnet
+        self.rnet_fn = for_inference(self.rnet, torch.zeros(2, 3, 24, 24, device=self.device))
+        self.onet_fn = for_inference(self.onet, torch.zeros(2, 3, 48, 48, device=self.device))
         self.min_face, self.thresholds, self.factor, self.max_side = min_face, thresholds, factor, max_side
         # R/O-net crops per call: small chunks keep the activations in a core's L2 cache (bigger ones were no faster).
         self.crop_chunk = 16
@@ -234,7 +235,7 @@ class FaceDetector:
         cands = []
         for sc in self._scales(w, h):
             x = np.array(image.resize((int(w * sc + 1), int(h * sc + 1)), Image.BILINEAR))[None]
-            reg, prob = self.pnet(_to_input(x).to(self.device))
+            reg, prob = self.pnet_fn(_to_input(x).to(self.device))
             p = prob[0, 1].cpu().numpy()
             ys, xs = np.nonzero(p >= t1)
             if len(ys) == 0:
@@ -275,7 +276,7 @@ class FaceDetector:
         boxes = [self._proposals(im) for im in images]
         # Stage 2: R-net on 24×24 crops.
         refined = []
-        for b, (reg, score) in zip(boxes, self._run_crops(self._rnet, images, boxes, 24), strict=True):
+        for b, (reg, score) in zip(boxes, self._run_crops(self.rnet_fn, images, boxes, 24), strict=True):
             ok = score > t2
             b, reg = np.column_stack([b[ok, :4], score[ok]]), reg[ok]
             if len(b) == 0:
@@ -285,7 +286,7 @@ class FaceDetector:
             refined.append(_square(_regress(b[keep], reg[keep])))
         # Stage 3: O-net on 48×48 crops.
         out = []
-        for im, b, (reg, score) in zip(images, refined, self._run_crops(self._onet, images, refined, 48),
+        for im, b, (reg, score) in zip(images, refined, self._run_crops(self.onet_fn, images, refined, 48),
                                        strict=True):
             ok = score > t3
             b = _regress(np.column_stack([b[ok, :4], score[ok]]), reg[ok])

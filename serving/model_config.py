@@ -25,6 +25,8 @@ class ModelConfig:
     image_max_pixels: int = DEFAULT_MAX_PIXELS
     uncertain_below: float = DEFAULT_UNCERTAIN_BELOW  # the per-prediction flags' thresholds
     conflict_min_confidence: float = DEFAULT_CONFLICT_MIN_CONFIDENCE
+    runtime: str = "torch"  # "onnx" | "torch" (serving.onnx_runtime.RUNTIMES)
+    onnx_cache: Path | None = None  # None: serving.onnx_export.DEFAULT_CACHE_DIR
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelConfig:
@@ -33,4 +35,5 @@ class ModelConfig:
                    device=settings.device, torch_threads=settings.torch_threads,
                    text_max_tokens=settings.text_max_tokens, image_max_bytes=settings.image_max_bytes,
                    image_max_pixels=settings.image_max_pixels, uncertain_below=settings.uncertain_below,
-                   conflict_min_confidence=settings.conflict_min_confidence)
+                   conflict_min_confidence=settings.conflict_min_confidence, runtime=settings.runtime,
+                   onnx_cache=settings.onnx_cache_dir)

@@ -93,6 +93,7 @@ class Pipeline:
     # Thresholds of the per-prediction flags (settings ``uncertain_below`` / ``conflict_min_confidence``).
     uncertain_below: float = DEFAULT_UNCERTAIN_BELOW
     conflict_min_confidence: float = DEFAULT_CONFLICT_MIN_CONFIDENCE
+    runtime: str = "torch"
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -112,11 +113,12 @@ class Pipeline:
         device = select_device(config.device)
         pack = load_pack(config.pack_dir)
         text = TextModel.load(pack_dir=pack.dir, encoder=config.text_encoder, device=device,
-                              max_tokens=config.text_max_tokens)
+                              max_tokens=config.text_max_tokens, runtime=config.runtime, onnx_cache=config.onnx_cache)
         vision = VisionModel.load(pack_dir=pack.dir, device=device, backbone=config.vision_backbone,
-                                  max_bytes=config.image_max_bytes, max_pixels=config.image_max_pixels)
+                                  max_bytes=config.image_max_bytes, max_pixels=config.image_max_pixels,
+                                  runtime=config.runtime, onnx_cache=config.onnx_cache)
         fusion = FusionModel.load(pack.dir, strategy=config.fusion_strategy)
-        return cls(pack=pack, text=text, vision=vision, fusion=fusion, parallel=parallel,
+        return cls(pack=pack, text=text, vision=vision, fusion=fusion, parallel=parallel, runtime=vision.runtime,
                    uncertain_below=config.uncertain_below, conflict_min_confidence=config.conflict_min_confidence)
 
     @property

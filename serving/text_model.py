@@ -13,8 +13,10 @@ import torch
 
 from moodstream import labels
 from moodstream.types import ModalityResult
+from serving.dedup import unique
 from serving.encoders import DEFAULT_MAX_TOKENS, DEFAULT_TEXT_ENCODER, EMBEDDING_POOL, TextEncoder
 from serving.heads import Head, load_head
+from serving.onnx_runtime import effective_runtime
 from serving.text_features import extra_features, feature_dim
 
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent / "pack"
@@ -23,6 +25,10 @@ EMOTION_HEAD = "text_emotion.safetensors"
 LORA_WEIGHTS = "text_lora_adapter.safetensors"
 LORA_CONFIG = "text_lora_config.json"
 META = "text_meta.json"
+# Captions are encoded in length-sorted buckets of this many: a batch pads to its longest caption, so small buckets
+# waste little. Outputs are the same; MVSA test captions in posts batches of 32, one thread: 8 per bucket instead of
+# 64 took 12.6 instead of 17.1 ms CPU per caption on PyTorch and 10.0 instead of 15.4 on ONNX Runtime.
+BUCKET = 8
 
 
 def apply_lora(encoder: TextEncoder, config_path: Path, weights_path: Path) -> None:
@@ -49,7 +55,7 @@ class TextModel:
     """
 
     def __init__(self, encoder: TextEncoder, sentiment_head: Head, emotion_head: Head,
-                 meta: dict[str, Any] | None = None, batch_size: int = 64,
+                 meta: dict[str, Any] | None = None, batch_size: int = BUCKET,
                  features: dict[str, list[str]] | None = None, pools: dict[str, list[str]] | None = None) -> None:
         """``features``: per head (``sentiment``/``emotion``), the names of ``text_features`` appended to the
         pooled views as that head's input (none by default). ``pools``: per head, the encoder's pooled views it
@@ -73,12 +79,14 @@ class TextModel:
 
     @classmethod
     def load(cls, pack_dir: Path | str | None = None, encoder: str | Path | None = None, device: str = "cpu",
-             max_tokens: int = DEFAULT_MAX_TOKENS) -> TextModel:
+             max_tokens: int = DEFAULT_MAX_TOKENS, runtime: str = "torch",
+             onnx_cache: Path | str | None = None) -> TextModel:
         """Load heads (and a LoRA adapter, if the pack has one) from ``pack_dir`` and the encoder.
 
         ``pack_dir``: ``None`` → the committed ``serving/pack``. ``encoder``: a hub id or local directory; ``None``
         → the pack's encoder (the packaged MiniLM). The LoRA adapter is applied only when the encoder is the one it
-        was trained on.
+        was trained on. ``runtime="onnx"``: the encoder, as loaded, is exported to (or found in) ``onnx_cache`` and
+        run on ONNX Runtime (``serving.onnx_models``).
         """
         pack = Path(pack_dir or DEFAULT_PACK_DIR)
         meta_path = pack / META
@@ -96,7 +104,13 @@ class TextModel:
         metas = {"sentiment": sent_meta, "emotion": emo_meta}
         features = {t: list(m.get("features", [])) for t, m in metas.items()}
         pools = {t: list(m.get("pools", [EMBEDDING_POOL])) for t, m in metas.items()}
-        return cls(enc, sent, emo, meta, features=features, pools=pools)
+        model = cls(enc, sent, emo, meta, features=features, pools=pools)
+        if effective_runtime(runtime, enc.device) == "onnx":
+            from serving.onnx_models import text_graph
+
+            enc.graph = text_graph(enc, model.pools, pack, onnx_cache)
+            enc.name = f"{enc.name}+onnx:{enc.graph.module.path.stem}"  # embedding caches keyed apart from torch's
+        return model
 
     @property
     def dim(self) -> int:
@@ -140,9 +154,14 @@ class TextModel:
         return self.encoder.embed(texts, batch_size=self.batch_size)
 
     def predict(self, texts: list[str]) -> list[ModalityResult]:
-        """One ``ModalityResult`` per text, in input order; ``[]`` for ``[]``."""
+        """One ``ModalityResult`` per text, in input order; ``[]`` for ``[]``. A caption repeated in the batch (a
+        repost) is encoded once."""
         if not texts:
             return []
+        distinct, pos = unique(list(texts))
+        if len(distinct) < len(texts):
+            once = self.predict(distinct)
+            return [once[p] for p in pos]
         rep = self.represent(list(texts))
         sent, emo = self.heads(rep, list(texts))
         emb = np.ascontiguousarray(rep[:, : self.encoder.dim])

@@ -24,10 +24,12 @@ from moodstream import labels
 from moodstream.types import ItemError, ModalityResult
 from serving.backbones import FEATURE_DIM, IMAGE_SIZE, MobileNetV2, fast_embedder, load_backbone, preprocess
 from serving.calibration import apply_temperature
+from serving.dedup import unique
 from serving.faces import Face, FaceDetector
 from serving.fer_net import FER_INPUT, MiniXception, from_keras_h5, load_fer, normalise_faces
 from serving.heads import Head, load_head
 from serving.image_decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
+from serving.onnx_runtime import check_runtime, effective_runtime
 from serving.torch_opt import for_inference
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ class VisionModel:
     # Faster equivalents of ``backbone.embed`` and ``fer`` (``torch_opt.for_inference``); eager when not given.
     embed_fn: Any = field(default=None, repr=False)
     fer_fn: Any = field(default=None, repr=False)
+    runtime: str = "torch"  # "onnx" once ``serving.onnx_models.vision_graphs`` swapped the nets' sessions in
 
     def __post_init__(self) -> None:
         if self.embed_fn is None:
@@ -109,9 +112,13 @@ class VisionModel:
 
     @classmethod
     def load(cls, pack_dir: str | Path | None = None, device: str = "cpu", backbone: str | None = None,
-             max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS) -> VisionModel:
+             max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS, runtime: str = "torch",
+             onnx_cache: str | Path | None = None) -> VisionModel:
         """Load from a pack (default: the committed ``serving/pack``). ``backbone``: None → the packaged
-        MobileNetV2; or a local torchvision-format .pth. ``max_bytes``/``max_pixels``: the decode limits."""
+        MobileNetV2; or a local torchvision-format .pth. ``max_bytes``/``max_pixels``: the decode limits.
+        ``runtime="onnx"``: the nets, as loaded, are exported to (or found in) ``onnx_cache`` and run on ONNX
+        Runtime (``serving.onnx_models``)."""
+        check_runtime(runtime)
         from serving.device import select_device
 
         dev = torch.device(select_device(device) if device == "auto" else device)
@@ -128,12 +135,19 @@ class VisionModel:
         fer = load_fer(pack / FER_WEIGHTS) if (pack / FER_WEIGHTS).is_file() else from_keras_h5()
         fer = fer.to(dev).eval()
         net = load_backbone(backbone, device=dev)
-        return cls(
+        onnx = effective_runtime(runtime, dev) == "onnx"
+        model = cls(
             backbone=net, sentiment_head=head, fer=fer, detector=FaceDetector(device=dev), device=dev,
             meta=meta, max_bytes=max_bytes, max_pixels=max_pixels,
-            embed_fn=fast_embedder(net), fer_fn=for_inference(fer, torch.zeros(2, 1, FER_INPUT, FER_INPUT, device=dev)),
+            embed_fn=None if onnx else fast_embedder(net),
+            fer_fn=None if onnx else for_inference(fer, torch.zeros(2, 1, FER_INPUT, FER_INPUT, device=dev)),
             fer_temperature=float(calibration.get("fer", 1.0)),
         )
+        if onnx:
+            from serving.onnx_models import vision_graphs
+
+            vision_graphs(model, pack, onnx_cache)
+        return model
 
     # ---- pieces (also used by training / evaluation) ---------------------------------------------------------
     def decode(self, data: bytes) -> Image.Image:
@@ -181,7 +195,12 @@ class VisionModel:
 
     # ---- the batch API ---------------------------------------------------------------------------------------
     def predict(self, images: list[bytes]) -> list[ModalityResult | ItemError]:
-        """One result per input, in order: a ``ModalityResult``, or an ``ItemError`` for that item only."""
+        """One result per input, in order: a ``ModalityResult``, or an ``ItemError`` for that item only. An image
+        repeated in the batch (a repost) is computed once."""
+        distinct, pos = unique(list(images))
+        if len(distinct) < len(images):
+            once = self.predict(distinct)
+            return [once[p] for p in pos]
         results: list[ModalityResult | ItemError | None] = [None] * len(images)
         ok: list[int] = []
         decoded: list[Image.Image] = []

@@ -87,15 +87,17 @@ def _short(m: dict[str, Any]) -> dict[str, float]:
 
 
 def evaluate_mvsa(data_dir: str | Path, split: str = "test", pack_dir: Path | None = None,
-                  progress: bool = True, baselines: bool = True, robustness: bool = True) -> dict[str, Any]:
+                  progress: bool = True, baselines: bool = True, robustness: bool = True, runtime: str = "torch",
+                  onnx_cache: Path | None = None) -> dict[str, Any]:
     """Fused-label metrics of the pack's default fusion, with the ablation and baselines on the same items, the
     calibration of every model (``calibration``) and, with ``robustness``, issue #14's evidence-following rows."""
-    from modelling.training.fusion import mvsa_features
+    from modelling.training.fusion import ModelCache, mvsa_features
     from serving.fusion import FusionModel, late_probs
     from serving.pack import load_pack
 
     pack = load_pack(pack_dir)
-    feats = mvsa_features(split, data_dir, pack.dir, progress=progress)
+    feats = mvsa_features(split, data_dir, pack.dir, progress=progress,
+                          models=ModelCache(pack.dir, runtime=runtime, onnx_cache=onnx_cache))
     fusion = FusionModel.load(pack.dir)
     y = feats["y"]
     probs: dict[str, np.ndarray] = {
@@ -134,7 +136,8 @@ def evaluate_mvsa(data_dir: str | Path, split: str = "test", pack_dir: Path | No
         from modelling.robustness import evaluate_robustness
         from serving.vision_model import VisionModel
 
-        result["robustness"] = evaluate_robustness(feats, fusion, VisionModel.load(pack_dir=pack.dir))
+        result["robustness"] = evaluate_robustness(feats, fusion, VisionModel.load(pack_dir=pack.dir, runtime=runtime,
+                                                                                   onnx_cache=onnx_cache))
     return result
 
 
@@ -167,23 +170,28 @@ def _call(fn: Any, *args: Any, **optional: Any) -> dict[str, Any]:
 
 
 def evaluate(dataset: str, data_dir: str | Path, split: str = "test", pack_dir: Path | None = None,
-             progress: bool = True) -> dict[str, Any]:
-    """Metrics of ``dataset``/``split`` in the ``--json`` format (plus ``confusion`` and extras)."""
+             progress: bool = True, runtime: str = "torch", onnx_cache: Path | None = None) -> dict[str, Any]:
+    """Metrics of ``dataset``/``split`` in the ``--json`` format (plus ``confusion`` and extras), with the models
+    on ``runtime`` (``torch`` or ``onnx``)."""
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; one of {', '.join(DATASETS)}")
     if dataset == "mvsa":
-        return evaluate_mvsa(data_dir, split, pack_dir, progress=progress)
+        return {**evaluate_mvsa(data_dir, split, pack_dir, progress=progress, runtime=runtime, onnx_cache=onnx_cache),
+                "runtime": runtime}
     if dataset == "fer2013":
         from modelling.training.vision import evaluate_fer
 
-        result = _call(evaluate_fer, data_dir, split, pack_dir=pack_dir, progress=progress)
+        extra = {"runtime": runtime, "onnx_cache": onnx_cache} if runtime != "torch" else {}
+        result = _call(evaluate_fer, data_dir, split, pack_dir=pack_dir, progress=progress, **extra)
     else:
         from modelling.evaluation.text_eval import evaluate_text
         from serving.text_model import TextModel
 
-        model = TextModel.load(pack_dir) if pack_dir else None
+        model = (TextModel.load(pack_dir, runtime=runtime, onnx_cache=onnx_cache)
+                 if pack_dir or runtime != "torch" else None)
         result = evaluate_text(dataset, data_dir, split, model=model, progress=progress)
-    return {"dataset": dataset, "split": split, **{k: v for k, v in result.items() if k not in ("dataset", "split")}}
+    return {"dataset": dataset, "split": split, "runtime": runtime,
+            **{k: v for k, v in result.items() if k not in ("dataset", "split")}}
 
 
 def json_view(result: dict[str, Any]) -> dict[str, Any]:

@@ -92,7 +92,10 @@ def compute_features(split: str, data_dir: str | Path, rows: list[dict[str, str]
     rep = cached_embed(text_model.encoder, texts, tag=f"mvsa-{split}", progress=progress, pools=text_model.pools)
     tp, tq = text_model.heads(rep, texts)
     te = np.ascontiguousarray(rep[:, : text_model.dim])
-    raw, _ = vision_features(data_dir, split, limit=limit, progress=progress)
+    if getattr(vision_model, "runtime", "torch") == "torch":
+        raw, _ = vision_features(data_dir, split, limit=limit, progress=progress)
+    else:  # another runtime's backbone (ONNX, int8): its own features, not the torch feature cache
+        raw = runtime_features(data_dir, split, rows, vision_model)
     ip = vision_model.sentiment_head.predict_proba(raw)
     ie = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
     mask = np.stack([[1.0 if t.strip() else 0.0 for t in texts], np.ones(len(rows))], 1)
@@ -101,11 +104,24 @@ def compute_features(split: str, data_dir: str | Path, rows: list[dict[str, str]
             "faces": np.zeros(len(rows), np.int64), "mask": mask.astype(np.float32)}
 
 
+def runtime_features(data_dir: str | Path, split: str, rows: list[dict[str, str]], vision_model) -> np.ndarray:
+    """Raw backbone features of MVSA rows from ``vision_model.features`` (decoded as the vision training cache
+    decodes them), for a model whose backbone runs on another runtime than torch."""
+    from modelling.training.data import read_mvsa
+    from serving.image_decode import decode_image
+
+    data = read_mvsa(split, data_dir)
+    out = [vision_model.features([decode_image(data.image_bytes(r["id"])) for r in rows[i:i + 32]])
+           for i in range(0, len(rows), 32)]
+    data.close()
+    return np.concatenate(out).astype(np.float32)
+
+
 class ModelCache:
     """Lazily loaded TextModel/VisionModel of one pack (loaded only on a feature-cache miss)."""
 
-    def __init__(self, pack_dir: Path) -> None:
-        self.pack_dir = pack_dir
+    def __init__(self, pack_dir: Path, runtime: str = "torch", onnx_cache: Path | None = None) -> None:
+        self.pack_dir, self.runtime, self.onnx_cache = pack_dir, runtime, onnx_cache
         self._text = self._vision = None
 
     @property
@@ -113,7 +129,7 @@ class ModelCache:
         if self._text is None:
             from serving.text_model import TextModel
 
-            self._text = TextModel.load(pack_dir=self.pack_dir)
+            self._text = TextModel.load(pack_dir=self.pack_dir, runtime=self.runtime, onnx_cache=self.onnx_cache)
         return self._text
 
     @property
@@ -121,20 +137,24 @@ class ModelCache:
         if self._vision is None:
             from serving.vision_model import VisionModel
 
-            self._vision = VisionModel.load(pack_dir=self.pack_dir)
+            self._vision = VisionModel.load(pack_dir=self.pack_dir, runtime=self.runtime,
+                                            onnx_cache=self.onnx_cache)
         return self._vision
 
 
 def mvsa_features(split: str, data_dir: str | Path, pack_dir: Path | None = None, *, limit: int | None = None,
                   progress: bool = True, models: ModelCache | None = None) -> dict[str, Any]:
-    """Cached per-item model outputs of an MVSA split (+ ``y`` fused, ``y_text``, ``y_image``, ``texts``, ``ids``)."""
+    """Cached per-item model outputs of an MVSA split (+ ``y`` fused, ``y_text``, ``y_image``, ``texts``, ``ids``).
+    ``models`` on another runtime than torch (``ModelCache.runtime``) are cached apart."""
     from modelling.training.data import read_mvsa
     from serving.pack import load_pack
 
     pack_dir = load_pack(pack_dir).dir
     data = read_mvsa(split, data_dir)
     rows = data.rows[:limit] if limit else data.rows
-    path = CACHE_DIR / f"mvsa-{split}-{len(rows)}-{_rows_hash(rows)}-{_modality_hash(pack_dir)}.npz"
+    runtime = models.runtime if models is not None else "torch"
+    path = CACHE_DIR / (f"mvsa-{split}-{len(rows)}-{_rows_hash(rows)}-{_modality_hash(pack_dir)}"
+                        + ("" if runtime == "torch" else f"-{runtime}") + ".npz")
     if path.exists():
         with np.load(path) as z:
             feats = {k: z[k] for k in z.files}

@@ -174,8 +174,10 @@ def _pack_fer(pack_dir: str | Path | None) -> MiniXception:
 
 
 def evaluate_fer(data_dir: str | Path, split: str = "test", *, pack_dir: str | Path | None = None,
-                 limit: int | None = None, flip: bool = True, progress: bool = False) -> dict[str, Any]:
-    """FER-2013 metrics of the pack's expression net (labels are ``labels.EMOTIONS``; FER order is the same)."""
+                 limit: int | None = None, flip: bool = True, progress: bool = False, runtime: str = "torch",
+                 onnx_cache: str | Path | None = None) -> dict[str, Any]:
+    """FER-2013 metrics of the pack's expression net (labels are ``labels.EMOTIONS``; FER order is the same), on
+    ``runtime`` (``onnx``: the net exported to ONNX, as ``VisionModel`` runs it)."""
     x, y = read_fer(split, data_dir)
     if limit:
         x, y = x[:limit], y[:limit]
@@ -183,7 +185,12 @@ def evaluate_fer(data_dir: str | Path, split: str = "test", *, pack_dir: str | P
     from serving.vision_model import read_calibration
 
     t = float(read_calibration(Path(pack_dir or DEFAULT_PACK_DIR)).get("fer", 1.0))
-    probs = apply_temperature(fer_probs(_pack_fer(pack_dir), x, flip=flip, progress=progress), t)
+    model = _pack_fer(pack_dir)
+    if runtime == "onnx":
+        from serving.onnx_models import fer_graph
+
+        model = fer_graph(model, pack_dir, onnx_cache)
+    probs = apply_temperature(fer_probs(model, x, flip=flip, progress=progress), t)
     return {**_report("fer2013", split, y, probs.argmax(1), labels.EMOTIONS),
             "calibration": calibration_summary(probs, y, t), "_reliability": {"fer": (probs, y)}}
 

@@ -6,6 +6,8 @@ hits the cache unless the row is about reposts):
 * ``limit``      the same models in-process on batches of 32: no Kafka, Serve or database (best of 1 and N threads);
   extra: ``limit_all_cores``, one such single-threaded process per CPU side by side (Serve's layout, no Serve);
 * ``naive``      a plain consumer, one post at a time, same models in-process, one row per post (``naive.py``);
+* ``plain``      the per-message consumer of the Quix/Bytewax samples: stock fp32 PyTorch models once per message,
+  one INSERT per post, no cache, no batching (``plain.py``);
 * ``moodstream`` Tansu → Faust worker → Ray Serve → PostgreSQL (+ Redis cache), fed as fast as it takes posts;
 * ``reposts``    the same, on a feed where half the posts repeat an earlier post's caption and image;
 * ``half_load``  the same, fed at 50 % of the ``moodstream`` rate: the latency a user sees at normal load.
@@ -39,7 +41,8 @@ from ops.bench.worker_stats import scrape, summarise
 from ops.launcher import Child
 from ops.progress import duration
 
-TARGETS = {"moodstream_over_limit": 0.85, "moodstream_over_naive": 4.0, "reposts_over_moodstream": 1.7}
+TARGETS = {"moodstream_over_limit": 0.85, "moodstream_over_naive": 4.0, "moodstream_over_plain": 5.0,
+           "reposts_over_moodstream": 1.7}
 HALF_LOAD_P99_TARGET_MS = 1500.0
 SOAK_S = 600.0
 SOAK_MARK_S = 60.0
@@ -73,7 +76,7 @@ def _limit(settings: Settings, seconds: float) -> dict[str, Any]:
 
 def _wanted() -> set[str]:
     raw = os.environ.get("MOODSTREAM_BENCH_ROWS", "")
-    return {r.strip() for r in raw.split(",") if r.strip()} or {"limit", "naive", "moodstream", "reposts",
+    return {r.strip() for r in raw.split(",") if r.strip()} or {"limit", "naive", "plain", "moodstream", "reposts",
                                                                  "half_load"}
 
 
@@ -111,6 +114,7 @@ async def _session(settings: Settings, dsn: str, body: Callable[[Any, CommitLog]
 
 def _print_rows(rows: dict[str, dict[str, Any] | None], ratios: dict[str, float | None]) -> None:
     what = {"limit": "models in-process, batches of 32", "naive": "1 post at a time, 1 row per post",
+            "plain": "per-message consumer, stock fp32 PyTorch, 1 INSERT per post",
             "moodstream": "Kafka → worker → Serve → PostgreSQL", "reposts": "same, half the posts are reposts",
             "half_load": "same, fed at 50 % of the moodstream rate"}
 
@@ -169,7 +173,7 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
                                          "naive_window": NAIVE_WINDOW, "posts": len(content.pairs),
                                          "stream_batch_max": settings.stream_batch_max,
                                          "worker_concurrency": settings.worker_concurrency}}
-    rows: dict[str, dict[str, Any] | None] = {k: None for k in ("limit", "moodstream", "naive", "reposts",
+    rows: dict[str, dict[str, Any] | None] = {k: None for k in ("limit", "moodstream", "naive", "plain", "reposts",
                                                                   "half_load")}
     wanted = _wanted()
     extra: dict[str, dict[str, Any]] = {}
@@ -205,6 +209,20 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
             rows["naive"] = asyncio.run(_session(s, stack.dsn, naive_row))
             naive.stop(30.0)
             workers.discard(naive.proc.pid)
+        if not soak and "plain" in wanted:
+            _stage("[2/5] plain peer (per-message consumer, stock fp32 PyTorch) ...", flush=True)
+            plain = stack.start_plain()
+            workers.add(plain.proc.pid)
+
+            async def plain_row(producer: Any, log: CommitLog) -> dict[str, Any]:
+                r = await drive(producer, stack.plain_topic, fresh(content.replay(), "pl"), log,
+                                Load(window=NAIVE_WINDOW), warm_s=warm, seconds=seconds, on_begin=watch.begin,
+                                alive=_alive(plain), label="plain", drain_s=60)
+                return _with_procs(r, watch.end())
+
+            rows["plain"] = asyncio.run(_session(s, stack.dsn, plain_row))
+            plain.stop(30.0)
+            workers.discard(plain.proc.pid)
         _stage(f"[{'3/5' if not soak else '1/2'}] starting Ray Serve and the worker ...", flush=True)
         result["config"]["serve"] = stack.start_serve(cpus)
         worker = stack.start_worker()
@@ -222,6 +240,7 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
     if not soak:
         ratios = {"moodstream_over_limit": _ratio(rows["moodstream"], rows["limit"]),
                   "moodstream_over_naive": _ratio(rows["moodstream"], rows["naive"]),
+                  "moodstream_over_plain": _ratio(rows["moodstream"], rows["plain"]),
                   "reposts_over_moodstream": _ratio(rows["reposts"], rows["moodstream"])}
         result["rows"], result["ratios"] = rows, ratios
         result["extra_rows"] = extra

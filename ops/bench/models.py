@@ -1,7 +1,8 @@
 """`moodstream bench models`: batched throughput of the text model, the vision model and the full pipeline.
 
-Inputs are MVSA-Single test captions and images (``settings.datasets``). For each batch size
-it reports items/s (wall clock) and CPU ms per item (process CPU time over all threads, divided by items).
+Inputs are MVSA-Single test captions and images (``settings.datasets``). For each batch size and each runtime
+(PyTorch, ONNX Runtime: ``MOODSTREAM_RUNTIME``) it reports items/s (wall clock) and CPU ms per item (process CPU time
+over all threads, divided by items), and the onnx / torch ratio.
 "images" covers decode + backbone + face detection + expression; "posts" the whole text + image + fusion path.
 """
 
@@ -33,20 +34,26 @@ def measure(fn: Callable[[int], int], budget_s: float, min_calls: int = 2) -> di
             "cpu_ms_per_item": round(1000 * cpu / max(items, 1), 2), "wall_ms_per_item": round(1000 * wall / items, 2)}
 
 
+RUNTIMES = ("torch", "onnx")
+
+
 def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0, soak: bool = False,
         baseline_pack: Path | None = None) -> dict[str, Any]:
-    """Measure texts/s, images/s and posts/s at batch 1/16/32/64 for about ``seconds`` in all; print a table.
+    """Measure texts/s, images/s and posts/s at batch 1/16/32/64 on PyTorch and on ONNX Runtime, side by side and
+    interleaved batch size by batch size, for about ``seconds`` in all; print a table with the onnx / torch ratio.
 
-    ``baseline_pack``: another pack directory, loaded beside the current one; its posts/s and CPU ms per post are
-    measured in the same run, interleaved batch by batch with the current pack's, and reported with the ratio."""
+    ``baseline_pack``: another pack directory, loaded beside the current one on the default runtime; its posts/s
+    and CPU ms per post are measured in the same run, interleaved batch by batch, and reported with the ratio."""
     import torch
 
     from modelling.training.data import read_mvsa
     from moodstream.types import ClassifyItem
     from serving.pipeline import load_pipeline
 
-    pipe = load_pipeline(settings)
-    base = load_pipeline(settings.model_copy(update={"model_dir": Path(baseline_pack)})) if baseline_pack else None
+    pipes = {rt: load_pipeline(settings.model_copy(update={"runtime": rt})) for rt in RUNTIMES}
+    pipe = pipes[settings.runtime]
+    base = (load_pipeline(settings.model_copy(update={"model_dir": Path(baseline_pack)})) if baseline_pack
+            else None)
     data = read_mvsa("test", settings.datasets)
     rows = data.rows
     texts = [r["text"] for r in rows]
@@ -61,33 +68,43 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
         out = seq[start : start + batch]
         return out + seq[: batch - len(out)]
 
-    budget = max(0.5, seconds / (3 * len(BATCHES)))
+    budget = max(0.5, seconds / (3 * len(BATCHES) * len(RUNTIMES)))
     results: dict[str, Any] = {"threads": torch.get_num_threads(), "cpus": os.cpu_count(), "n_inputs": n,
-                               "text_parallel_to_vision": pipe.parallel,
+                               "text_parallel_to_vision": pipe.parallel, "default_runtime": settings.runtime,
                                "model_version": pipe.version, "fusion": pipe.fusion.strategy, "batches": {}}
     if base is not None:
         results["baseline"] = {"pack": str(baseline_pack), "model_version": base.version,
                                "fusion": base.fusion.strategy}
     print(f"moodstream bench models — pack {pipe.version}, fusion {pipe.fusion.strategy}, "
           f"torch threads {torch.get_num_threads()}{' (text ∥ vision)' if pipe.parallel else ''}, "
-          f"{os.cpu_count()} CPUs, {n} MVSA test posts")
-    print(f"{'batch':>5} | {'texts/s':>8} {'cpu ms':>7} | {'images/s':>8} {'cpu ms':>7} | {'posts/s':>8} {'cpu ms':>7}")
+          f"{os.cpu_count()} CPUs, {n} MVSA test posts; default runtime {settings.runtime}")
+    print(f"{'batch':>5} {'runtime':>7} | {'texts/s':>8} {'cpu ms':>7} | {'images/s':>8} {'cpu ms':>7} | "
+          f"{'posts/s':>8} {'cpu ms':>7}")
     for b in BATCHES:
-        t = measure(lambda k, b=b: len(pipe.text.predict(window(texts, b, k))), budget)
-        i = measure(lambda k, b=b: len(pipe.vision.predict(window(images, b, k))), budget)
-        p = measure(lambda k, b=b: len(pipe.classify(window(items, b, k))), budget)
-        results["batches"][b] = {"texts": t, "images": i, "posts": p}
-        line = (f"{b:>5} | {t['per_s']:>8.1f} {t['cpu_ms_per_item']:>7.1f} | {i['per_s']:>8.1f} "
-                f"{i['cpu_ms_per_item']:>7.1f} | {p['per_s']:>8.1f} {p['cpu_ms_per_item']:>7.1f}")
+        results["batches"][b] = {}
+        for rt, p_ in pipes.items():
+            t = measure(lambda k, b=b, p_=p_: len(p_.text.predict(window(texts, b, k))), budget)
+            i = measure(lambda k, b=b, p_=p_: len(p_.vision.predict(window(images, b, k))), budget)
+            p = measure(lambda k, b=b, p_=p_: len(p_.classify(window(items, b, k))), budget)
+            results["batches"][b][rt] = {"texts": t, "images": i, "posts": p}
+            print(f"{b:>5} {rt:>7} | {t['per_s']:>8.1f} {t['cpu_ms_per_item']:>7.1f} | {i['per_s']:>8.1f} "
+                  f"{i['cpu_ms_per_item']:>7.1f} | {p['per_s']:>8.1f} {p['cpu_ms_per_item']:>7.1f}")
+        r = results["batches"][b]
+        ratio = {k: round(r["onnx"][k]["per_s"] / max(r["torch"][k]["per_s"], 1e-9), 2)
+                 for k in ("texts", "images", "posts")}
+        cpu = round(r["torch"]["posts"]["cpu_ms_per_item"] / max(r["onnx"]["posts"]["cpu_ms_per_item"], 1e-9), 2)
+        r["onnx_over_torch"] = {**ratio, "posts_cpu": cpu}
+        r.update(r[settings.runtime])  # the default runtime's figures at the top level, as before
+        print(f"{b:>5} {'ratio':>7} | {ratio['texts']:>7.2f}× {'':>7} | {ratio['images']:>7.2f}× {'':>7} | "
+              f"{ratio['posts']:>7.2f}× {'':>7}   onnx / torch (posts CPU: {cpu:.2f}× less)")
         if base is not None:
             q = measure(lambda k, b=b: len(base.classify(window(items, b, k))), budget)
             p2 = measure(lambda k, b=b: len(pipe.classify(window(items, b, k))), budget)  # again, after the baseline
-            cpu_new = (p["cpu_ms_per_item"] + p2["cpu_ms_per_item"]) / 2
-            results["batches"][b].update(posts_again=p2, baseline_posts=q,
-                                         cpu_ratio_vs_baseline=round(cpu_new / max(q["cpu_ms_per_item"], 1e-9), 3))
-            line += (f" | baseline {q['per_s']:>6.1f}/s {q['cpu_ms_per_item']:>7.1f} ms"
-                     f" | cpu ratio {results['batches'][b]['cpu_ratio_vs_baseline']:.3f}")
-        print(line)
+            cpu_new = (r["posts"]["cpu_ms_per_item"] + p2["cpu_ms_per_item"]) / 2
+            r.update(posts_again=p2, baseline_posts=q,
+                     cpu_ratio_vs_baseline=round(cpu_new / max(q["cpu_ms_per_item"], 1e-9), 3))
+            print(f"{b:>5} {'base':>7} | baseline {q['per_s']:>6.1f}/s {q['cpu_ms_per_item']:>7.1f} ms"
+                  f" | cpu ratio {r['cpu_ratio_vs_baseline']:.3f}")
     data.close()
     if json_path is not None:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)

@@ -105,13 +105,17 @@ class BenchStack:
             "cache_prefix": f"{t}:pred:", "topic_posts": f"{t}.posts", "topic_predictions": f"{t}.predictions",
             "topic_trends": f"{t}.trends", "topic_alerts": f"{t}.alerts", "topic_dlq": f"{t}.posts.dlq",
             "consumer_group": f"{t}-worker", "broker_rebalance_timeout_s": 3.0})
-        create_topics(bootstrap, [*self.settings.topics.values(), self.naive_topic],
+        create_topics(bootstrap, [*self.settings.topics.values(), self.naive_topic, self.plain_topic],
                       self.settings.kafka_partitions)
         return self.settings
 
     @property
     def naive_topic(self) -> str:
         return f"{self.tag}.naive.posts"
+
+    @property
+    def plain_topic(self) -> str:
+        return f"{self.tag}.plain.posts"
 
     @property
     def dsn(self) -> str:
@@ -208,6 +212,14 @@ class BenchStack:
         extra = {"MOODSTREAM_TORCH_THREADS": str(torch_threads)} if torch_threads else {}
         child = _spawn("naive", [sys.executable, "-m", "ops.bench.naive"], self.env(s, **extra),
                        self.run_dir / "naive.log")
+        self.children.append(child)
+        wait_ready(child, lambda: "ready" in child.tail(50), 300)
+        return child
+
+    def start_plain(self) -> Child:
+        """The plain peer (``ops.bench.plain``: stock models, torch's own threads) on its own topic and group."""
+        s = self.settings.model_copy(update={"topic_posts": self.plain_topic, "consumer_group": f"{self.tag}-plain"})
+        child = _spawn("plain", [sys.executable, "-m", "ops.bench.plain"], self.env(s), self.run_dir / "plain.log")
         self.children.append(child)
         wait_ready(child, lambda: "ready" in child.tail(50), 300)
         return child

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ops.cli import bench, broker, dashboard, doctor, models, publish, serve, up, worker
+from ops.cli import bench, broker, dashboard, doctor, export, models, publish, serve, up, worker
 
 app = typer.Typer(
     name="moodstream",
@@ -14,7 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (broker, publish, doctor, worker, serve, dashboard, models, bench, up):
+for _module in (broker, publish, doctor, worker, serve, dashboard, models, export, bench, up):
     _module.register(app)
 
 

@@ -82,6 +82,18 @@ def train(what: str, data: Path, out: Path, seed: int, limit: int | None, mode: 
     console.print(f"pack written to {out}")
 
 
+def _compare_runtimes(dataset: str, split: str, results: dict, report: Path | None) -> None:
+    """Print every figure of both runtimes side by side; with ``--report``, write ``runtime-<dataset>.md``."""
+    from modelling.evaluation.runtimes import compare, write_comparison
+
+    rows = (write_comparison(dataset, split, results["torch"], results["onnx"], report) if report is not None
+            else compare(results["torch"], results["onnx"]))
+    typer.echo(f"{'figure':40s} {'torch':>8s} {'onnx':>8s} {'Δ points':>9s}")
+    for r in rows:
+        typer.echo(f"{r['name']:40s} {r['torch']:8.4f} {r['onnx']:8.4f} {r['delta_points']:+9.2f}"
+                   + ("" if r["ok"] else "  (outside 0.5)"))
+
+
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
@@ -117,6 +129,8 @@ def register(app: typer.Typer) -> None:
         report: Path | None = typer.Option(None, "--report", help="write Markdown + confusion PNGs into this folder"),
         model_dir: Path | None = typer.Option(None, "--model-dir", help="a pack directory (default: packaged)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+        runtime: str | None = typer.Option(None, "--runtime", help="torch | onnx | both (default: "
+                                           "MOODSTREAM_RUNTIME); both: every figure on each, side by side"),
     ) -> None:
         """Evaluate the pack on a dataset split: accuracy, macro/weighted F1, per class (+ MVSA ablation)."""
         from modelling.evaluation.report import DATASETS, evaluate, write_json, write_report
@@ -128,10 +142,20 @@ def register(app: typer.Typer) -> None:
         data = _data(data)
         if not data.is_dir():
             fail(f"data folder {data} does not exist")
+        settings = get_settings()
+        runtime = runtime or settings.runtime
+        if runtime not in ("torch", "onnx", "both"):
+            fail(f"unknown runtime {runtime!r}; choose torch, onnx or both")
         _threads()
         stages = Stages(console)
-        with stages.step(f"evaluate {dataset} {split}", f"pack {model_dir or 'packaged'}, data {data}"):
-            result = evaluate(dataset, data, split, pack_dir=model_dir, progress=not quiet)
+        results = {}
+        for rt in ("torch", "onnx") if runtime == "both" else (runtime,):
+            with stages.step(f"evaluate {dataset} {split} on {rt}", f"pack {model_dir or 'packaged'}, data {data}"):
+                results[rt] = evaluate(dataset, data, split, pack_dir=model_dir, progress=not quiet, runtime=rt,
+                                       onnx_cache=settings.onnx_cache_dir)
+        result = results.get(settings.runtime, next(iter(results.values())))
+        if len(results) == 2:
+            _compare_runtimes(dataset, split, results, report)
         if json_out is not None or report is not None:
             with stages.step("write results", ", ".join(str(p) for p in (json_out, report) if p is not None)):
                 if json_out is not None:

@@ -7,6 +7,7 @@ from typing import Any
 from ray import serve
 
 from serving.deployments.base import DEFAULT_BATCH_WAIT_S, DEFAULT_MAX_BATCH, ModelReplica, total_items
+from serving.model_config import ModelConfig
 from serving.serve_metrics import BatchMeta
 
 
@@ -19,9 +20,9 @@ class TextDeployment(ModelReplica):
     def _load(self) -> Any:
         from serving.text_model import TextModel
 
-        s = self.settings
-        return TextModel.load(pack_dir=s.model_dir, encoder=s.text_model, device=self.device,
-                              max_tokens=s.text_max_tokens)
+        c = ModelConfig.from_settings(self.settings)
+        return TextModel.load(pack_dir=c.pack_dir, encoder=c.text_encoder, device=self.device,
+                              max_tokens=c.text_max_tokens, runtime=c.runtime, onnx_cache=c.onnx_cache)
 
     def _infer(self, items: list[str]) -> list[Any]:
         return self.model.predict(items)

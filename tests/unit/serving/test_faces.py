@@ -75,6 +75,6 @@ def test_batch_detection_equals_one_image_at_a_time(detector: FaceDetector) -> N
 def test_optimised_nets_equal_the_eager_ones(detector: FaceDetector) -> None:
     x24, x48 = torch.rand(37, 3, 24, 24) * 2 - 1, torch.rand(5, 3, 48, 48) * 2 - 1
     with torch.inference_mode():
-        for fast, eager, x in ((detector._rnet, detector.rnet, x24), (detector._onet, detector.onet, x48)):
+        for fast, eager, x in ((detector.rnet_fn, detector.rnet, x24), (detector.onet_fn, detector.onet, x48)):
             for a, b in zip(fast(x), eager(x), strict=True):
                 assert torch.allclose(a, b, atol=1e-5)
