@@ -47,10 +47,10 @@ def _bar(it, progress: bool, desc: str):
     return tqdm(it, desc=desc, leave=False)
 
 
-def load_features(data_dir: str | Path, progress: bool = True,
-                  tweeteval_train: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def load_features(data_dir: str | Path, progress: bool = True, tweeteval_train: bool = True,
+                  pools: list[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(x, y) of TweetEval sentiment train/val and MVSA-Single train/val captions (``text_label``): the cached pooled
-    views plus VADER features, exactly the sentiment head's input."""
+    views (``pools``, default ``PACK_POOLS``) plus VADER features, exactly the sentiment head's input."""
     from modelling.training.data import read_mvsa, read_text_dataset
     from modelling.training.embed_cache import cached_embed
     from serving.encoders import TextEncoder
@@ -68,7 +68,7 @@ def load_features(data_dir: str | Path, progress: bool = True,
             texts = [r["text"] for r in d.rows]
             y = np.asarray([labels.SENTIMENT_INDEX[r["text_label"]] for r in d.rows], np.int64)
             d.close()
-        emb = cached_embed(enc, texts, f"{name}-{split}", progress=progress, pools=PACK_POOLS)
+        emb = cached_embed(enc, texts, f"{name}-{split}", progress=progress, pools=pools or PACK_POOLS)
         x = np.hstack([emb, extra_features(PACK_FEATURES["sentiment"], texts)]).astype(np.float32)
         out[f"{name}_{split}"] = (x, np.asarray(y, np.int64))
     return out
@@ -187,16 +187,45 @@ def finetune(feats: dict[str, tuple[np.ndarray, np.ndarray]], start: Head, floor
                   "val_bias_tuned": val_score(head, feats), "bias_adjust": [round(float(b), 3) for b in bias]}
 
 
+def _ensemble(feats: dict[str, tuple[np.ndarray, np.ndarray]], single: tuple[Head, dict[str, Any]], size: int,
+              floor: float, *, seed: int, progress: bool) -> tuple[Head, dict[str, Any]]:
+    """``size`` seeds of the chosen configuration merged into one head (``head_ensemble.merge_heads``), offsets
+    tuned on val; kept only when its mean val score beats the single head's (and TweetEval val stays ≥ ``floor``)."""
+    from modelling.training.head_ensemble import merge_heads
+
+    head0, meta0 = single
+    heads = [head0] + [fit(feats, meta0["mvsa_repeat"], seed=seed + i, progress=progress)[0] for i in range(1, size)]
+    for h in heads:
+        h.bias_adjust.zero_()
+    merged = merge_heads(heads)
+    before = val_score(merged, feats)
+    bias = tune_bias(merged, feats)
+    merged.bias_adjust.copy_(torch.tensor(bias, dtype=torch.float32))
+    after = val_score(merged, feats)
+    head0.bias_adjust.copy_(torch.tensor(meta0["bias_adjust"], dtype=torch.float32))
+    meta = {**meta0, "ensemble": size, "val": before, "val_bias_tuned": after,
+            "bias_adjust": [round(float(b), 3) for b in bias], "single_seed": meta0}
+    if after["tweeteval_macro_f1"] >= floor and after["score"] > meta0["val_bias_tuned"]["score"]:
+        return merged, meta
+    return head0, {**meta0, "ensemble_tried": meta}
+
+
 def train_sentiment(data_dir: str | Path, out_dir: str | Path, *, repeats: tuple[int, ...] = REPEATS, seed: int = 0,
-                    progress: bool = True, command: str | None = None, mode: str = "finetune") -> dict[str, Any]:
+                    progress: bool = True, command: str | None = None, mode: str = "finetune",
+                    pools: list[str] | None = None, ensemble: int = 1) -> dict[str, Any]:
     """Fit one head per ``repeats`` value, choose on val, write ``text_sentiment.safetensors`` and record the run in
-    ``text_meta.json`` (``heads.sentiment``, ``sentiment_tweets``) of ``out_dir`` (a complete pack)."""
+    ``text_meta.json`` (``heads.sentiment``, ``sentiment_tweets``) of ``out_dir`` (a complete pack). ``pools``: the
+    pooled views the new head reads (retrain mode; default ``PACK_POOLS``). ``ensemble`` > 1 (retrain mode): that
+    many seeds of the chosen configuration merged into one head, kept when better on val."""
     torch.set_num_threads(1)
     t0 = time.time()
     out = Path(out_dir)
-    feats = load_features(data_dir, progress, tweeteval_train=mode == "retrain")
     current, current_meta = load_head(out / SENTIMENT_HEAD)
-    reference = val_score(current, feats)
+    reference = val_score(current, load_features(data_dir, progress, tweeteval_train=False,
+                                                 pools=current_meta.get("pools", PACK_POOLS)))
+    if mode != "retrain":
+        pools = None
+    feats = load_features(data_dir, progress, tweeteval_train=mode == "retrain", pools=pools)
     floor = reference["tweeteval_macro_f1"] - TWEETEVAL_SLACK
     if mode == "retrain":
         runs = [fit(feats, r, seed=seed, progress=progress) for r in repeats]
@@ -205,12 +234,16 @@ def train_sentiment(data_dir: str | Path, out_dir: str | Path, *, repeats: tuple
     ok = [k for k, (_, m) in enumerate(runs) if m["val_bias_tuned"]["tweeteval_macro_f1"] >= floor]
     k = max(ok or range(len(runs)), key=lambda i: runs[i][1]["val_bias_tuned"]["score"])
     head, chosen = runs[k]
+    if mode == "retrain" and ensemble > 1:
+        head, chosen = _ensemble(feats, runs[k], ensemble, floor, seed=seed, progress=progress)
     data = ("tweeteval sentiment train; then fine-tuned on mvsa_single train text_label" if mode == "finetune" else
             f"tweeteval sentiment train + mvsa_single train text_label x{chosen['mvsa_repeat']}")
-    save_head(out / SENTIMENT_HEAD, head, {**current_meta, "data": data})
+    new_pools = list(pools or current_meta.get("pools", PACK_POOLS))
+    save_head(out / SENTIMENT_HEAD, head, {**current_meta, "data": data, "pools": new_pools})
     meta_path = out / META
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     meta["heads"]["sentiment"].update({"epochs": chosen["epochs"], "bias_adjust": chosen["bias_adjust"],
+                                       "pools": new_pools, "in_dim": head.in_dim, "hidden": head.hidden,
                                        "val_macro_f1_bias_tuned": round(chosen["val_bias_tuned"]
                                                                         ["tweeteval_macro_f1"], 4)})
     meta["data"]["sentiment"] = (f"{data}; chosen on tweeteval val macro-F1 + mvsa_single val text_label accuracy "
@@ -233,11 +266,14 @@ def main(argv: list[str] | None = None) -> None:
                    help="finetune: the pack head on MVSA train (grid FINETUNE_LRS); retrain: TweetEval train + "
                         "--repeats x MVSA train from scratch (needs the TweetEval train embeddings, ~30 min here)")
     p.add_argument("--repeats", type=int, nargs="+", default=list(REPEATS))
+    p.add_argument("--pools", nargs="+", help=f"retrain mode: the pooled views the head reads (default: {PACK_POOLS})")
+    p.add_argument("--ensemble", type=int, default=1, help="retrain mode: seeds merged into one head (kept if "
+                   "better on val)")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     cmd = "python -m modelling.training.text_tweets " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     r = train_sentiment(a.data, a.out, repeats=tuple(a.repeats), seed=a.seed, progress=not a.quiet, command=cmd,
-                        mode=a.mode)
+                        mode=a.mode, pools=a.pools, ensemble=a.ensemble)
     print(json.dumps({"previous_head_val": r["previous_head_val"], "runs": r["runs"]}, indent=1))
 
 

@@ -20,3 +20,22 @@ def test_text_tweets_val_score_and_bias() -> None:
     assert set(s) == {"tweeteval_macro_f1", "mvsa_text_accuracy", "score"}
     bias = tune_bias(head, feats)
     assert val_score(head, feats, bias)["score"] >= s["score"]
+
+
+def test_views_cache_slices_the_requested_pools(tmp_path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from modelling.training import embed_cache
+
+    monkeypatch.setattr(embed_cache, "CACHE_DIR", tmp_path)
+    calls = []
+
+    def encode(texts, pools, batch_size=64, progress=False):
+        calls.append(tuple(pools))
+        return np.hstack([np.full((len(texts), 2), i, np.float32) for i, _ in enumerate(pools)])
+
+    enc = SimpleNamespace(name="e", max_tokens=8, dim=2, encode=encode, check_pools=list)
+    embed_cache.encode_views(enc, ["a", "b"], ["mean", "max", "mean@2"], progress=False)
+    got = embed_cache.cached_embed(enc, ["a", "b"], "t", progress=False, pools=["mean@2", "mean"])
+    assert got.tolist() == [[2, 2, 0, 0], [2, 2, 0, 0]]
+    assert calls == [("mean", "max", "mean@2")]  # sliced, not encoded again
