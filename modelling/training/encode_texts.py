@@ -28,13 +28,15 @@ ORDER = [("mvsa", "train"), ("mvsa", "val"), ("mvsa", "test"), ("tweeteval-senti
 
 
 def split_texts(data_dir: str | Path, dataset: str, split: str) -> list[str]:
-    """The texts of one split, in the order every reader of that split uses."""
+    """The texts of one split, in the order every reader of that split uses; ``train@N``: the seeded random subset of
+    N rows that ``TextSet.sample(N, 0)`` takes (e.g. ``text_tweets --tweeteval-subset``)."""
+    split, _, n = split.partition("@")
     if dataset == "mvsa":
         d = read_mvsa(split, data_dir)
         texts = [r["text"] for r in d.rows]
         d.close()
         return texts
-    return read_text_dataset(dataset, split, data_dir).texts
+    return read_text_dataset(dataset, split, data_dir).sample(int(n) if n else None, 0).texts
 
 
 def main(argv: list[str] | None = None) -> None:
