@@ -180,6 +180,7 @@ def train_emotion(data_dir: str | Path, out_dir: str | Path, *, variants: tuple[
                                   "seconds": round(time.time() - t0, 1), "command": command}
     meta.pop("calibration", None)  # the new head needs its own temperature (modelling.training.calibrate)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    _relist(out)
     return meta["emotion_multilabel"]
 
 
@@ -197,6 +198,14 @@ def main(argv: list[str] | None = None) -> None:
     r = train_emotion(a.data, a.out, variants=tuple(a.variants), hiddens=tuple(a.hidden), pool_sets=tuple(a.pools),
                       seed=a.seed, progress=not a.quiet, command=cmd)
     print(json.dumps(r["chosen"], indent=1))
+
+
+def _relist(pack_dir: Path) -> None:
+    """Re-list the pack's files in its manifest (the pack version hashes them), when it has one."""
+    from serving.pack import MANIFEST, write_manifest
+
+    if (pack_dir / MANIFEST).is_file():
+        write_manifest(pack_dir)
 
 
 if __name__ == "__main__":

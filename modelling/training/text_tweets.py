@@ -315,6 +315,7 @@ def train_sentiment(data_dir: str | Path, out_dir: str | Path, *, repeats: tuple
                                 "command": command}
     meta.pop("calibration", None)  # the new head needs its own temperature (modelling.training.calibrate)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    _relist(out)
     return meta["sentiment_tweets"]
 
 
@@ -338,6 +339,14 @@ def main(argv: list[str] | None = None) -> None:
     r = train_sentiment(a.data, a.out, repeats=tuple(a.repeats), seed=a.seed, progress=not a.quiet, command=cmd,
                         mode=a.mode, pools=a.pools, ensemble=a.ensemble, tweeteval_subset=a.tweeteval_subset)
     print(json.dumps({"previous_head_val": r["previous_head_val"], "runs": r["runs"]}, indent=1))
+
+
+def _relist(pack_dir: Path) -> None:
+    """Re-list the pack's files in its manifest (the pack version hashes them), when it has one."""
+    from serving.pack import MANIFEST, write_manifest
+
+    if (pack_dir / MANIFEST).is_file():
+        write_manifest(pack_dir)
 
 
 if __name__ == "__main__":
