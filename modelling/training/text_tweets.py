@@ -11,6 +11,11 @@ TweetEval sentiment train plus MVSA-Single train captions with their ``text_labe
 * ``mvsa_repeat`` (the CLI's ``--repeats`` grid): the best val score among those whose TweetEval val macro-F1 is
   not below the current pack head's by more than 0.005.
 
+Modes: ``finetune`` (the pack head, further on MVSA train only), ``retrain`` (from scratch on TweetEval train + MVSA;
+optionally other ``--pools`` and a merged seed ``--ensemble``), ``top`` (only the MLP's output layer, over the pack
+head's hidden activations: minutes, and a TweetEval train subset suffices, ``--tweeteval-subset``). Run ``top`` on a
+pack whose sentiment head came from ``moodstream train text`` (it starts from that head).
+
 The emotion head is untouched. Run: ``python -m modelling.training.text_tweets --data ../shared/data --out runs/pack``.
 """
 
