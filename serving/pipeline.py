@@ -114,7 +114,8 @@ class Pipeline:
         text = TextModel.load(pack_dir=pack.dir, encoder=config.text_encoder, device=device,
                               max_tokens=config.text_max_tokens)
         vision = VisionModel.load(pack_dir=pack.dir, device=device, backbone=config.vision_backbone,
-                                  max_bytes=config.image_max_bytes, max_pixels=config.image_max_pixels)
+                                  max_bytes=config.image_max_bytes, max_pixels=config.image_max_pixels,
+                                  face_model=config.face_model)
         fusion = FusionModel.load(pack.dir, strategy=config.fusion_strategy)
         return cls(pack=pack, text=text, vision=vision, fusion=fusion, parallel=parallel,
                    uncertain_below=config.uncertain_below, conflict_min_confidence=config.conflict_min_confidence)
