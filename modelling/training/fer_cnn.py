@@ -181,9 +181,25 @@ def train_fer_cnn(data_dir: str | Path, out_dir: str | Path, *, epochs: int = 30
     return record
 
 
+def export_best(checkpoint: str | Path, out_dir: str | Path) -> dict[str, Any]:
+    """Write the best-on-val weights of a (possibly unfinished) run's checkpoint as ``fer_cnn.safetensors``;
+    returns the run's record so far."""
+    state = torch.load(checkpoint, weights_only=False)
+    c = state["config"]
+    model = FerCNN(width=c["width"], size=c["size"])
+    model.load_state_dict(state["best_state"])
+    record = {"config": c, "history": state["history"], "best_epoch": state["best_epoch"],
+              "val_accuracy": state["best_acc"], "params": sum(p.numel() for p in model.parameters()),
+              "epochs_done": state["epoch"]}
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    save_fer_cnn(model.eval(), Path(out_dir) / CNN_WEIGHTS,
+                 meta={k: record[k] for k in ("config", "best_epoch", "val_accuracy", "epochs_done")})
+    return record
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", required=True)
+    p.add_argument("--data", default=None)
     p.add_argument("--out", required=True, help="pack dir (fer_cnn.safetensors is written there)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--width", type=int, default=32)
@@ -197,11 +213,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-bf16", action="store_true")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--record", default=None, help="write the run's record (history, best epoch) as JSON here")
+    p.add_argument("--export", default=None, metavar="CHECKPOINT",
+                   help="only write the best-on-val weights of this checkpoint (e.g. of an unfinished run) to --out")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
-    record = train_fer_cnn(a.data, a.out, epochs=a.epochs, width=a.width, size=a.size, batch=a.batch, lr=a.lr,
-                           weight_decay=a.weight_decay, seed=a.seed, bf16=not a.no_bf16, resume=a.resume,
-                           limit=a.limit, progress=not a.quiet, threads=a.threads)
+    if not a.export and not a.data:
+        p.error("--data is required to train")
+    if a.export:
+        record = export_best(a.export, a.out)
+    else:
+        record = train_fer_cnn(a.data, a.out, epochs=a.epochs, width=a.width, size=a.size, batch=a.batch, lr=a.lr,
+                               weight_decay=a.weight_decay, seed=a.seed, bf16=not a.no_bf16, resume=a.resume,
+                               limit=a.limit, progress=not a.quiet, threads=a.threads)
     if a.record:
         Path(a.record).parent.mkdir(parents=True, exist_ok=True)
         Path(a.record).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -38,5 +38,5 @@ def test_choose_writes_loadable_settings(data_dir: Path, tmp_path: Path, monkeyp
     assert json.loads((tmp_path / CONFIG).read_text())["default"] == config["default"]
     assert config["settings"]["mini_xception"]["offsets"] == [0.0] * 7
     net, name, t = load_expression(tmp_path)
-    assert name == config["default"] and t == config["settings"][name]["temperature"]
+    assert len(net.members) == 1 and name == config["default"] and t == config["settings"][name]["temperature"]
     assert any((tmp_path / "cache").glob("*.npz"))

@@ -33,3 +33,15 @@ def test_smoke_run_is_seeded_and_resumable(data_dir: Path, tmp_path: Path) -> No
     assert net.config()["width"] == 4 and net(torch.zeros(1, 1, 32, 32)).shape == (1, 7)
     again = train_fer_cnn(data_dir, tmp_path / "c", work_dir=tmp_path / "w1", resume=True, **kw)
     assert again["history"] == r1["history"]  # nothing left to train: the checkpoint's record comes back
+
+
+def test_export_best_of_a_checkpoint(data_dir: Path, tmp_path: Path) -> None:
+    from modelling.training.fer_cnn import export_best
+
+    kw = {"epochs": 1, "width": 4, "size": 32, "batch": 32, "limit": 32, "progress": False}
+    train_fer_cnn(data_dir, tmp_path / "a", work_dir=tmp_path / "w", **kw)
+    (ckpt,) = (tmp_path / "w").glob("ckpt-*.pt")
+    record = export_best(ckpt, tmp_path / "b")
+    assert record["epochs_done"] == 1 and (tmp_path / "b" / CNN_WEIGHTS).is_file()
+    a, b = load_fer_cnn(tmp_path / "a" / CNN_WEIGHTS), load_fer_cnn(tmp_path / "b" / CNN_WEIGHTS)
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
