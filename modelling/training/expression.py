@@ -171,13 +171,42 @@ def choose(data_dir: str | Path, pack_dir: str | Path, *, limit: int | None = No
     return config
 
 
+def faces_per_second(pack_dir: str | Path, name: str, batch: int, seconds: float = 3.0) -> float:
+    """Faces/s of one setting as served (``torch_opt.for_inference`` module, softmax), on random faces."""
+    import time
+
+    from serving.expression import load_expression
+    from serving.torch_opt import for_inference
+
+    net, _, _ = load_expression(pack_dir, name)
+    fast = for_inference(net, torch.zeros(2, 1, FER_INPUT, FER_INPUT))
+    x = torch.rand(batch, 1, FER_INPUT, FER_INPUT) * 2 - 1
+    with torch.inference_mode():
+        fast(x).softmax(1)
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            fast(x).softmax(1)
+            n += batch
+    return n / (time.perf_counter() - t0)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", required=True)
+    p.add_argument("--data", default=None)
     p.add_argument("--pack", required=True)
     p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--bench", action="store_true", help="only measure each setting's faces/s (batch 1 and 8)")
     a = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("MOODSTREAM_TORCH_THREADS", "1")))
+    if a.bench:
+        from serving.expression import read_config
+
+        for name in read_config(a.pack)["settings"]:
+            rates = [faces_per_second(a.pack, name, b) for b in (1, 8)]
+            print(f"{name:18s} faces/s batch 1: {rates[0]:7.1f}  batch 8: {rates[1]:7.1f}")
+        return
+    if not a.data:
+        p.error("--data is required")
     config = choose(a.data, a.pack, limit=a.limit)
     for name, s in config["settings"].items():
         star = " (default)" if name == config["default"] else ""

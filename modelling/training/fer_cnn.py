@@ -5,7 +5,8 @@ Augmentation (per batch, on the fly): random affine resample of the 48×48 face 
 probability ½, and one random erased rectangle with probability ½. AdamW with a one-cycle learning-rate schedule,
 label smoothing 0.05, bf16 autocast on CPU where supported (``--no-bf16`` to train in fp32). After every epoch the
 net is scored on val (PublicTest) as served (48 → 64 bilinear, ``serving.expression.member_input``, mirror-averaged),
-and a checkpoint is written; ``--resume`` continues from it. The epoch best on val accuracy is kept.
+and a checkpoint is written; ``--resume`` continues from it (with another ``--epochs``, the one-cycle schedule of
+the new length takes over at the steps done). The epoch best on val accuracy is kept.
 
 Run: ``python -m modelling.training.fer_cnn --data ../shared/data --out serving/pack --epochs 30 --seed 0``.
 """
@@ -132,11 +133,19 @@ def train_fer_cnn(data_dir: str | Path, out_dir: str | Path, *, epochs: int = 30
     best_acc, best_state, best_epoch, start = -1.0, None, 0, 1
     if resume and ckpt.is_file():
         state = torch.load(ckpt, weights_only=False)
-        if state["config"] != config:
+        same = {k: v for k, v in state["config"].items() if k not in ("epochs", "rescheduled")}
+        if same != {k: v for k, v in config.items() if k != "epochs"}:
             raise ValueError(f"{ckpt} was written with another configuration: {state['config']}")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
+        config["rescheduled"] = list(state["config"].get("rescheduled", []))
+        if state["config"]["epochs"] == epochs:
+            sched.load_state_dict(state["sched"])
+        else:  # a new length: the one-cycle schedule for ``epochs`` in all, continued from the steps done
+            config["rescheduled"].append({"after_epoch": state["epoch"], "from_epochs": state["config"]["epochs"],
+                                          "to_epochs": epochs})
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps,
+                                                        pct_start=0.2, last_epoch=state["epoch"] * steps - 1)
         g.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         history, best_acc, best_state, best_epoch = (state["history"], state["best_acc"], state["best_state"],

@@ -45,3 +45,11 @@ def test_export_best_of_a_checkpoint(data_dir: Path, tmp_path: Path) -> None:
     assert record["epochs_done"] == 1 and (tmp_path / "b" / CNN_WEIGHTS).is_file()
     a, b = load_fer_cnn(tmp_path / "a" / CNN_WEIGHTS), load_fer_cnn(tmp_path / "b" / CNN_WEIGHTS)
     assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+
+
+def test_resume_with_a_shorter_schedule(data_dir: Path, tmp_path: Path) -> None:
+    kw = {"width": 4, "size": 32, "batch": 32, "limit": 64, "progress": False, "work_dir": tmp_path / "w"}
+    train_fer_cnn(data_dir, tmp_path / "a", epochs=1, **kw)
+    r = train_fer_cnn(data_dir, tmp_path / "a", epochs=2, resume=True, **kw)
+    assert len(r["history"]) == 2
+    assert r["config"]["rescheduled"] == [{"after_epoch": 1, "from_epochs": 1, "to_epochs": 2}]
