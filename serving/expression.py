@@ -5,7 +5,8 @@ Input: (N, 1, 64, 64) gray faces scaled as ``(gray / 255 - 0.5) * 2`` (``serving
 Output: (N, 7) logits = ``log(Σ_m w_m · mean_v softmax(net_m(view_v(x)))) + offsets``; softmax of them gives the
 ensemble's probabilities (the pack's temperature is applied on top, ``serving.calibration``). Each member net
 sees its own input size and central crop of the 64×64 face (``member_input``). Views (``TTA_VIEWS``): the face
-itself, its mirror image, and the face shifted by a few pixels (edge pixels repeated), each of them mirrored too.
+itself, its mirror image, and the face shifted by a few pixels (edge pixels repeated), each of them mirrored too;
+each member may have its own views (a costlier member fewer).
 
 The pack's ``expression.json`` names the settings (``settings``: name → members, views, offsets, temperature) and
 the default (``default``); ``MOODSTREAM_FACE_MODEL`` (``Settings.face_model``) picks another by name. A pack without
@@ -59,11 +60,13 @@ def member_input(x: torch.Tensor, size: int, crop: float = 1.0) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class MemberSpec:
-    """How one member net reads the 64×64 face: its input ``size``, central ``crop`` fraction, ensemble weight."""
+    """How one member net reads the 64×64 face: its input ``size``, central ``crop`` fraction, ensemble weight and
+    its own TTA ``views`` (None: the ensemble's)."""
 
     size: int = FER_INPUT
     crop: float = 1.0
     weight: float = 1.0
+    views: tuple[str, ...] | None = None
 
 
 class ExpressionNet(nn.Module):
@@ -74,8 +77,9 @@ class ExpressionNet(nn.Module):
         super().__init__()
         if len(members) != len(specs) or not members:
             raise ValueError("one MemberSpec per member net, at least one member")
-        unknown = set(views) - set(TTA_VIEWS)
-        if unknown or not views:
+        every = set(views).union(*(s.views or () for s in specs))
+        unknown = every - set(TTA_VIEWS)
+        if unknown or not views or any(s.views == () for s in specs):
             raise ValueError(f"unknown TTA views {sorted(unknown)}; known: {sorted(TTA_VIEWS)}")
         self.members = nn.ModuleList(members)
         self.specs = list(specs)
@@ -90,14 +94,15 @@ class ExpressionNet(nn.Module):
         for net, spec in zip(self.members, self.specs, strict=True):
             base = member_input(x, spec.size, spec.crop) if spec.size != FER_INPUT or spec.crop < 1.0 else x
             acc = None
-            for name in self.views:
+            views = spec.views or self.views
+            for name in views:
                 dx, dy, flip = TTA_VIEWS[name]
                 # Shifts are in 64×64 pixels; scale them to the member's input.
                 k = spec.size / (FER_INPUT * spec.crop)
                 v = shift(base, round(dx * k), round(dy * k))
                 p = net(v.flip(-1) if flip else v).softmax(1)
                 acc = p if acc is None else acc + p
-            out.append(acc / len(self.views))
+            out.append(acc / len(views))
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -135,12 +140,14 @@ def _load_member(pack: Path, file: str) -> nn.Module:
 
 def build_setting(pack_dir: str | Path, setting: dict[str, Any]) -> ExpressionNet:
     """An ``ExpressionNet`` from one setting of ``expression.json``:
-    ``{"members": [{"file", "size", "crop", "weight"}], "views": [...], "offsets": [7 floats]}``."""
+    ``{"members": [{"file", "size", "crop", "weight", "views"?}], "views": [...], "offsets": [7 floats]}``."""
     pack = Path(pack_dir)
     members, specs = [], []
     for m in setting["members"]:
         members.append(_load_member(pack, m["file"]))
-        specs.append(MemberSpec(int(m.get("size", FER_INPUT)), float(m.get("crop", 1.0)), float(m.get("weight", 1.0))))
+        own = tuple(m["views"]) if m.get("views") else None
+        specs.append(MemberSpec(int(m.get("size", FER_INPUT)), float(m.get("crop", 1.0)), float(m.get("weight", 1.0)),
+                                own))
     offsets = torch.tensor(setting["offsets"]) if setting.get("offsets") is not None else None
     return ExpressionNet(members, specs, tuple(setting.get("views", ("id", "flip"))), offsets).eval()
 

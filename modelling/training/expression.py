@@ -4,8 +4,8 @@ For every member net (the mini-Xception; the FerCNN when its weights are in the 
 ``serving.expression.TTA_VIEWS``, the view's probabilities on val and test are computed once through
 ``ExpressionNet`` itself (the served code path; cached under ``.cache/expression``). A setting is then only numpy:
 mean over its views, weighted sum over its members, then per-class logit offsets and a temperature. Chosen on val:
-the view set (``VIEW_SETS``, best val accuracy), the ensemble weight (0.05 grid), the offsets (coordinate ascent on
-val accuracy) and the temperature (val NLL, ``serving.calibration.fit_temperature``). Test is only reported.
+each member's view set (``VIEW_SETS``, best val accuracy), the ensemble weight (0.05 grid), the offsets (coordinate
+ascent on val accuracy) and the temperature (val NLL, ``serving.calibration.fit_temperature``). Test is only reported.
 
 Run: ``python -m modelling.training.expression --data ../shared/data --pack serving/pack``.
 """
@@ -28,7 +28,7 @@ from serving.expression import CONFIG, TTA_VIEWS, ExpressionNet, MemberSpec, _lo
 from serving.fer_net import FER_INPUT, normalise_faces
 
 CACHE_DIR = Path(os.environ.get("MOODSTREAM_CACHE", Path(__file__).resolve().parents[2] / ".cache")) / "expression"
-VIEW_SETS: dict[str, tuple[str, ...]] = {
+VIEW_SETS: dict[str, tuple[str, ...]] = {  # candidate TTA view sets of a member
     "flip": ("id", "flip"),
     "flip+shift4": ("id", "flip", "l", "r", "u", "d"),
     "flip+shift4+mirrored": tuple(TTA_VIEWS),
@@ -45,26 +45,32 @@ def _faces64(images: np.ndarray) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def view_probs(pack: Path, member: dict[str, Any], images: np.ndarray, *, batch: int = 512) -> dict[str, np.ndarray]:
-    """{view: (N, 7) probabilities} of one member net over FER faces, each view through ``ExpressionNet``
-    (cached by the weights' bytes, the member spec and the images)."""
+def view_probs(pack: Path, member: dict[str, Any], images: np.ndarray, views: tuple[str, ...] = tuple(TTA_VIEWS), *,
+               batch: int = 512) -> dict[str, np.ndarray]:
+    """{view: (N, 7) probabilities} of one member net over FER faces, each view through ``ExpressionNet`` as served
+    (``torch_opt.for_inference``), cached by the weights' bytes, the member spec and the images (views already in
+    the cache are not computed again)."""
+    from serving.torch_opt import for_inference
+
     path = pack / member["file"]
     h = hashlib.sha256(path.read_bytes() if path.is_file() else b"h5")
-    h.update(json.dumps(member, sort_keys=True).encode() + images.tobytes())
+    h.update(json.dumps({k: member[k] for k in ("file", "size", "crop")}, sort_keys=True).encode() + images.tobytes())
     cache = CACHE_DIR / f"{h.hexdigest()[:20]}.npz"
+    out: dict[str, np.ndarray] = {}
     if cache.is_file():
         with np.load(cache) as z:
-            return {k: z[k] for k in z.files}
-    net = _load_member(pack, member["file"])
-    spec = MemberSpec(member["size"], member["crop"])
-    x = _faces64(images)
-    out = {}
-    for view in TTA_VIEWS:
-        model = ExpressionNet([net], [spec], (view,)).eval()
-        out[view] = np.concatenate([model(x[i:i + batch]).exp().numpy() for i in range(0, len(x), batch)])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **out)
-    return out
+            out = {k: z[k] for k in z.files}
+    missing = [v for v in views if v not in out]
+    if missing:
+        net = _load_member(pack, member["file"])
+        spec = MemberSpec(member["size"], member["crop"])
+        x = _faces64(images)
+        for view in missing:
+            model = for_inference(ExpressionNet([net], [spec], (view,)).eval(), x[:2])
+            out[view] = np.concatenate([model(x[i:i + batch]).exp().numpy() for i in range(0, len(x), batch)])
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **out)
+    return {v: out[v] for v in views}
 
 
 def combine(members: list[dict[str, np.ndarray]], weights: list[float], views: tuple[str, ...]) -> np.ndarray:
@@ -111,59 +117,77 @@ def evaluate(probs: np.ndarray, y: np.ndarray, offsets: np.ndarray, temperature:
             "ece": calibration_summary(p, y)["ece"], "n": len(y)}
 
 
-def _setting(members: list[dict[str, Any]], weights: list[float], views: tuple[str, ...], probs_val: np.ndarray,
-             yv: np.ndarray, tune: bool) -> dict[str, Any]:
+def _setting(members: list[dict[str, Any]], weights: list[float], probs_val: np.ndarray, yv: np.ndarray,
+             tune: bool) -> dict[str, Any]:
     offsets = tune_offsets(probs_val, yv) if tune else np.zeros(probs_val.shape[1])
     z = np.log(np.clip(probs_val, 1e-12, 1.0)) + offsets
     p = np.exp(z - z.max(1, keepdims=True))
     t = fit_temperature(p / p.sum(1, keepdims=True), yv)
+    views = members[0]["views"]
     return {"members": [{**m, "weight": round(w, 4)} for m, w in zip(members, weights, strict=True)],
-            "views": list(views), "offsets": [round(float(o), 4) for o in offsets], "temperature": t}
+            "views": views, "offsets": [round(float(o), 4) for o in offsets], "temperature": t}
 
 
-def choose(data_dir: str | Path, pack_dir: str | Path, *, limit: int | None = None) -> dict[str, Any]:
-    """Build the settings on val, score them on val and test, write ``expression.json``; returns it."""
+def _mix(probs: list[dict[str, np.ndarray]], members: list[dict[str, Any]], weights: list[float]) -> np.ndarray:
+    """Each member's mean over its own views, weighted (what ``ExpressionNet.forward`` exponentiates)."""
+    total = sum(weights)
+    return sum(w / total * np.mean([p[v] for v in m["views"]], axis=0)
+               for p, m, w in zip(probs, members, weights, strict=True))
+
+
+def choose(data_dir: str | Path, pack_dir: str | Path, *, limit: int | None = None,
+           cnn_view_sets: tuple[str, ...] = ("flip",)) -> dict[str, Any]:
+    """Build the settings on val, score them on val and test, write ``expression.json``; returns it.
+
+    Per member, the view set best on val among its candidates (the mini-Xception: every ``VIEW_SETS`` entry; the
+    costlier FerCNN: ``cnn_view_sets``); then the ensemble weight, the offsets and the temperature, all on val."""
     pack = Path(pack_dir)
     xv, yv = read_fer("val", data_dir)
     xt, yt = read_fer("test", data_dir)
     if limit:
         xv, yv, xt, yt = xv[:limit], yv[:limit], xt[:limit], yt[:limit]
-    specs = [MINI_XCEPTION] + ([FER_CNN] if (pack / FER_CNN["file"]).is_file() else [])
-    val = [view_probs(pack, m, xv) for m in specs]
-    test = [view_probs(pack, m, xt) for m in specs]
+    candidates = [(MINI_XCEPTION, tuple(VIEW_SETS))]
+    if (pack / FER_CNN["file"]).is_file():
+        candidates.append((FER_CNN, cnn_view_sets))
     log: dict[str, Any] = {"view_sets": {}}
-    for k, m in enumerate(specs):
-        for name, views in VIEW_SETS.items():
-            log["view_sets"][f"{m['file']}:{name}"] = {"val": accuracy(combine([val[k]], [1.0], views), yv),
-                                                       "test": accuracy(combine([test[k]], [1.0], views), yt)}
-    best_views = max(VIEW_SETS.values(), key=lambda v: (accuracy(combine(val, [1.0] * len(val), v), yv), -len(v)))
+    members, val, test = [], [], []
+    for spec, sets in candidates:
+        need = tuple(dict.fromkeys(v for name in sets for v in VIEW_SETS[name]))
+        pv, pt = view_probs(pack, spec, xv, need), view_probs(pack, spec, xt, need)
+        scores = {}
+        for name in sets:
+            views = VIEW_SETS[name]
+            scores[name] = accuracy(combine([pv], [1.0], views), yv)
+            log["view_sets"][f"{spec['file']}:{name}"] = {"val": scores[name],
+                                                          "test": accuracy(combine([pt], [1.0], views), yt)}
+        best = max(sets, key=lambda n: (scores[n], -len(VIEW_SETS[n])))
+        members.append({**spec, "views": list(VIEW_SETS[best])})
+        val.append(pv)
+        test.append(pt)
+    mx_flip = {**MINI_XCEPTION, "views": list(VIEW_SETS["flip"])}
     settings: dict[str, Any] = {
-        "mini_xception": _setting([specs[0]], [1.0], VIEW_SETS["flip"], combine(val[:1], [1.0], VIEW_SETS["flip"]),
-                                  yv, tune=False),
-        "mini_xception_tta": _setting([specs[0]], [1.0], best_views, combine(val[:1], [1.0], best_views), yv, True),
+        "mini_xception": _setting([mx_flip], [1.0], _mix(val[:1], [mx_flip], [1.0]), yv, tune=False),
+        "mini_xception_tta": _setting(members[:1], [1.0], _mix(val[:1], members[:1], [1.0]), yv, tune=True),
     }
-    if len(specs) == 2:
+    used: dict[str, tuple[list[int], list[dict[str, Any]]]] = {"mini_xception": ([0], [mx_flip]),
+                                                               "mini_xception_tta": ([0], members[:1])}
+    if len(members) == 2:
         grid = np.round(np.arange(0.0, 1.0001, 0.05), 2)
-        accs = {float(w): accuracy(combine(val, [1 - w, w], best_views), yv) for w in grid}
+        accs = {float(w): accuracy(_mix(val, members, [1 - w, w]), yv) for w in grid}
         log["cnn_weight_val_accuracy"] = accs
         w = max(accs, key=lambda k: (accs[k], -abs(k - 0.5)))
-        settings["fer_cnn_tta"] = _setting([specs[1]], [1.0], best_views, combine(val[1:], [1.0], best_views), yv,
-                                           True)
-        settings["ensemble"] = _setting(specs, [1 - w, w], best_views, combine(val, [1 - w, w], best_views), yv, True)
-    scores = {}
+        settings["fer_cnn"] = _setting(members[1:], [1.0], _mix(val[1:], members[1:], [1.0]), yv, tune=True)
+        settings["ensemble"] = _setting(members, [1 - w, w], _mix(val, members, [1 - w, w]), yv, tune=True)
+        used["fer_cnn"] = ([1], members[1:])
+        used["ensemble"] = ([0, 1], members)
     for name, s in settings.items():
-        idx = [specs.index({k: v for k, v in m.items() if k != "weight"}) for m in s["members"]]
+        idx, ms = used[name]
         weights = [m["weight"] for m in s["members"]]
-        views = tuple(s["views"])
         off = np.asarray(s["offsets"])
-        scores[name] = {
-            "val": evaluate(combine([val[i] for i in idx], weights, views), yv, off, s["temperature"]),
-            "test": evaluate(combine([test[i] for i in idx], weights, views), yt, off, s["temperature"]),
-            "val_no_offsets": accuracy(combine([val[i] for i in idx], weights, views), yv),
-            "test_no_offsets": accuracy(combine([test[i] for i in idx], weights, views), yt),
-        }
-        s["val"], s["test"] = scores[name]["val"], scores[name]["test"]
-    default = max(settings, key=lambda n: scores[n]["val"]["accuracy"])
+        pv, pt = _mix([val[i] for i in idx], ms, weights), _mix([test[i] for i in idx], ms, weights)
+        s["val"] = {**evaluate(pv, yv, off, s["temperature"]), "accuracy_no_offsets": round(accuracy(pv, yv), 4)}
+        s["test"] = {**evaluate(pt, yt, off, s["temperature"]), "accuracy_no_offsets": round(accuracy(pt, yt), 4)}
+    default = max(settings, key=lambda n: settings[n]["val"]["accuracy"])
     config = {"default": default, "chosen_on": "fer2013 val (PublicTest) accuracy; test (PrivateTest) only reported",
               "settings": settings, "search": log, "limit": limit,
               "command": f"python -m modelling.training.expression --data {data_dir} --pack {pack_dir}"}

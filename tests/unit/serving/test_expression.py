@@ -102,3 +102,14 @@ def test_settings_by_name(tmp_path: Path) -> None:
     assert build_setting(tmp_path, config["settings"]["mini_xception"]).offsets.abs().sum() == 0
     with pytest.raises(ValueError, match="unknown face-expression setting"):
         load_expression(tmp_path, "nope")
+
+
+def test_a_member_can_have_its_own_views(mini: torch.nn.Module) -> None:
+    cnn = FerCNN(width=4, size=40).eval()
+    x = torch.rand(2, 1, 64, 64) * 2 - 1
+    net = ExpressionNet([mini, cnn], [MemberSpec(), MemberSpec(40, 0.9, 1.0, ("id",))], ("id", "flip", "l")).eval()
+    with torch.no_grad():
+        p_cnn = cnn(member_input(x, 40, 0.9)).softmax(1)
+        assert torch.allclose(net.member_probs(x)[1], p_cnn, atol=1e-6)
+    with pytest.raises(ValueError):
+        ExpressionNet([cnn], [MemberSpec(40, 0.9, 1.0, ())])
