@@ -41,14 +41,14 @@ def shift(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     if dx == 0 and dy == 0:
         return x
     p = max(abs(dx), abs(dy))
-    h, w = x.shape[-2:]
+    h, w = int(x.shape[-2]), int(x.shape[-1])  # plain ints, also when traced (torch_opt.for_inference)
     padded = F.pad(x, (p, p, p, p), mode="replicate")
     return padded[..., p - dy:p - dy + h, p - dx:p - dx + w]
 
 
 def member_input(x: torch.Tensor, size: int, crop: float = 1.0) -> torch.Tensor:
     """The central ``crop`` fraction of (N, 1, H, W) faces, resized (bilinear) to size × size."""
-    h, w = x.shape[-2:]
+    h, w = int(x.shape[-2]), int(x.shape[-1])
     if crop < 1.0:
         ch, cw = round(h * crop), round(w * crop)
         top, left = (h - ch) // 2, (w - cw) // 2

@@ -190,7 +190,8 @@ def choose(data_dir: str | Path, pack_dir: str | Path, *, limit: int | None = No
     default = max(settings, key=lambda n: settings[n]["val"]["accuracy"])
     config = {"default": default, "chosen_on": "fer2013 val (PublicTest) accuracy; test (PrivateTest) only reported",
               "settings": settings, "search": log, "limit": limit,
-              "command": f"python -m modelling.training.expression --data {data_dir} --pack {pack_dir}"}
+              "command": f"python -m modelling.training.expression --data {data_dir} --pack {pack_dir} --cnn-views "
+                         + " ".join(cnn_view_sets)}
     (pack / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return config
 
@@ -219,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", default=None)
     p.add_argument("--pack", required=True)
     p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--cnn-views", nargs="+", default=["flip"], choices=list(VIEW_SETS),
+                   help="candidate view sets of the FerCNN member")
     p.add_argument("--bench", action="store_true", help="only measure each setting's faces/s (batch 1 and 8)")
     a = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("MOODSTREAM_TORCH_THREADS", "1")))
@@ -231,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not a.data:
         p.error("--data is required")
-    config = choose(a.data, a.pack, limit=a.limit)
+    config = choose(a.data, a.pack, limit=a.limit, cnn_view_sets=tuple(a.cnn_views))
     for name, s in config["settings"].items():
         star = " (default)" if name == config["default"] else ""
         print(f"{name:18s} views={len(s['views']):2d}  val acc {s['val']['accuracy']:.4f} ECE {s['val']['ece']:.4f}"

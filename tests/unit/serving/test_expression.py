@@ -22,7 +22,7 @@ from serving.expression import (
 )
 from serving.fer_cnn import FerCNN, save_fer_cnn
 from serving.fer_net import load_fer
-from serving.torch_opt import for_inference
+from serving.torch_opt import Frozen, for_inference
 from serving.vision_model import DEFAULT_PACK_DIR, FER_WEIGHTS
 
 
@@ -75,6 +75,7 @@ def test_every_view_runs_and_the_fast_module_matches(mini: torch.nn.Module) -> N
                         tuple(TTA_VIEWS)).eval()
     x = torch.rand(4, 1, 64, 64) * 2 - 1
     fast = for_inference(net, torch.zeros(2, 1, 64, 64))
+    assert isinstance(fast, Frozen)  # traced, not the eager fallback
     with torch.no_grad():
         assert torch.allclose(fast(x), net(x), atol=1e-4)
 
