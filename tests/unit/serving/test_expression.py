@@ -114,3 +114,11 @@ def test_a_member_can_have_its_own_views(mini: torch.nn.Module) -> None:
         assert torch.allclose(net.member_probs(x)[1], p_cnn, atol=1e-6)
     with pytest.raises(ValueError):
         ExpressionNet([cnn], [MemberSpec(40, 0.9, 1.0, ())])
+
+
+def test_the_committed_pack_serves_the_ensemble_by_default() -> None:
+    net, name, t = load_expression(DEFAULT_PACK_DIR)
+    assert name == "ensemble" and len(net.members) == 2 and 0.5 < t < 2.0
+    assert (DEFAULT_PACK_DIR / "fer_cnn.safetensors").stat().st_size < 5 * 1024 * 1024
+    old, name, t = load_expression(DEFAULT_PACK_DIR, "mini_xception")
+    assert name == "mini_xception" and len(old.members) == 1 and old.views == ("id", "flip") and t == 1.2366
