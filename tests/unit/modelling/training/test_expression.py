@@ -40,3 +40,7 @@ def test_choose_writes_loadable_settings(data_dir: Path, tmp_path: Path, monkeyp
     net, name, t = load_expression(tmp_path)
     assert len(net.members) == 1 and name == config["default"] and t == config["settings"][name]["temperature"]
     assert any((tmp_path / "cache").glob("*.npz"))
+    forced = ex.choose(data_dir, tmp_path, limit=40, default="mini_xception")
+    assert forced["default"] == "mini_xception" and forced["best_on_val"] == config["default"]
+    with pytest.raises(ValueError, match="--default"):
+        ex.choose(data_dir, tmp_path, limit=40, default="nope")
