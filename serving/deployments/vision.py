@@ -23,7 +23,7 @@ class VisionDeployment(ModelReplica):
         c = ModelConfig.from_settings(self.settings)
         return VisionModel.load(pack_dir=c.pack_dir, device=self.device, backbone=c.vision_backbone,
                                 max_bytes=c.image_max_bytes, max_pixels=c.image_max_pixels, runtime=c.runtime,
-                                onnx_cache=c.onnx_cache)
+                                onnx_cache=c.onnx_cache, face_model=c.face_model)
 
     def _infer(self, items: list[bytes]) -> list[Any]:
         return self.model.predict(items)
