@@ -12,25 +12,24 @@ import asyncio
 import contextlib
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("naive")
 
 
-async def consume(settings: object) -> None:
+async def per_message(settings: object, pipe: Any, store: Callable[[Any], None]) -> None:
+    """The per-message loop both peers share: read a message, parse it, classify that one post with ``pipe``,
+    ``store`` its ``PostRecord``; offsets auto-committed, a bad post logged and skipped."""
     from aiokafka import AIOKafkaConsumer
 
     from moodstream.config import Settings
     from moodstream.kafka import aiokafka_config
     from moodstream.schema import PostError, parse_post
     from moodstream.types import ClassifyItem, ItemError
-    from serving.pipeline import load_pipeline
-    from storage.engine import make_engine
     from storage.records import PostRecord
-    from storage.repository import upsert_predictions
 
     assert isinstance(settings, Settings)
-    pipe = load_pipeline(settings)
-    engine = make_engine(settings.database_url, settings=settings)
     consumer = AIOKafkaConsumer(settings.topic_posts, **aiokafka_config(settings), group_id=settings.consumer_group,
                                 auto_offset_reset="earliest", enable_auto_commit=True,
                                 fetch_max_wait_ms=settings.broker_fetch_max_wait_ms,
@@ -52,17 +51,35 @@ async def consume(settings: object) -> None:
             if isinstance(pred, ItemError):
                 log.warning("skipping %s: %s", post.id, pred.reason)
                 continue
-            upsert_predictions(engine, [PostRecord(post=post, prediction=pred)])
+            store(PostRecord(post=post, prediction=pred))
     finally:
         await consumer.stop()
 
 
-def main() -> None:
+async def consume(settings: object) -> None:
+    """Our optimised pipeline, one post at a time; one upsert transaction per post."""
+    from moodstream.config import Settings
+    from serving.pipeline import load_pipeline
+    from storage.engine import make_engine
+    from storage.repository import upsert_predictions
+
+    assert isinstance(settings, Settings)
+    pipe = load_pipeline(settings)
+    engine = make_engine(settings.database_url, settings=settings)
+    await per_message(settings, pipe, lambda record: upsert_predictions(engine, [record]))
+
+
+def run(consumer: Callable[[Any], Any]) -> None:
+    """A peer's entry point: settings from the environment, warnings to stderr, until interrupted."""
     from moodstream.config import get_settings
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(consume(get_settings()))
+        asyncio.run(consumer(get_settings()))
+
+
+def main() -> None:
+    run(consume)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,8 @@ models are loaded and the consumer has joined.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
-import sys
 
 log = logging.getLogger("plain")
 
@@ -48,53 +45,28 @@ def insert_one(engine: object, record: object) -> None:
 
 
 async def consume(settings: object) -> None:
-    from aiokafka import AIOKafkaConsumer
-
+    """The stock models, one post at a time (the loop is ``naive.per_message``); one INSERT transaction per post."""
     from moodstream.config import Settings
-    from moodstream.kafka import aiokafka_config
-    from moodstream.schema import PostError, parse_post
-    from moodstream.types import ClassifyItem, ItemError
+    from ops.bench.naive import per_message
     from storage.engine import make_engine
-    from storage.records import PostRecord
 
     assert isinstance(settings, Settings)
     pipe = stock_pipeline(settings)
     engine = make_engine(settings.database_url, settings=settings)
-    consumer = AIOKafkaConsumer(settings.topic_posts, **aiokafka_config(settings), group_id=settings.consumer_group,
-                                auto_offset_reset="earliest", enable_auto_commit=True,
-                                fetch_max_wait_ms=settings.broker_fetch_max_wait_ms,
-                                max_partition_fetch_bytes=max(1_048_576, settings.image_max_bytes * 2),
-                                fetch_max_bytes=max(4_194_304, settings.image_max_bytes * 2))
-    await consumer.start()
-    print("ready", flush=True)
-    try:
-        async for msg in consumer:
-            try:
-                post = parse_post(msg.value)
-            except PostError as e:
-                log.warning("skipping a bad post: %s", e.reason)
-                continue
-            item = ClassifyItem(post_id=post.id, created_at=post.created_at, text=post.text,
-                                image=post.image.data() if post.image and post.image.b64 else None,
-                                hashtags=list(post.hashtags or []))
-            (pred,) = pipe.classify([item])
-            if isinstance(pred, ItemError):
-                log.warning("skipping %s: %s", post.id, pred.reason)
-                continue
-            try:
-                insert_one(engine, PostRecord(post=post, prediction=pred))
-            except Exception as e:  # a duplicate after a restart: the sample code logs it and goes on
-                log.warning("insert of %s failed: %s", post.id, e)
-    finally:
-        await consumer.stop()
+
+    def store(record: object) -> None:
+        try:
+            insert_one(engine, record)
+        except Exception as e:  # a duplicate after a restart: the sample code logs it and goes on
+            log.warning("insert failed: %s", e)
+
+    await per_message(settings, pipe, store)
 
 
 def main() -> None:
-    from moodstream.config import get_settings
+    from ops.bench.naive import run
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(consume(get_settings()))
+    run(consume)
 
 
 if __name__ == "__main__":
