@@ -26,6 +26,8 @@ from moodstream.config import Settings
 from ops.bench.stack import _server_url, _with_db
 
 LOCKS = ("global", "window")
+PLAN_PER_S = 80  # batches built per writer and second of run; a writer that uses them all up stops early (its rate
+# is still batches / its own time)
 WORKLOADS = ("live", "backlog")
 
 
@@ -74,7 +76,7 @@ def _writer(url: str, workload: str, lock: str, w: int, seconds: float, size: in
 
     try:
         engine = make_engine(url)
-        plan = [_records(workload, w, b, size, now) for b in range(int(seconds * 40) + 1)]
+        plan = [_records(workload, w, b, size, now) for b in range(int(seconds * PLAN_PER_S) + 1)]
         ready.release()
         go.wait()
         t0 = time.perf_counter()
