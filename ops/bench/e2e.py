@@ -41,9 +41,10 @@ from ops.bench.worker_stats import scrape, summarise
 from ops.launcher import Child
 from ops.progress import duration
 
-TARGETS = {"moodstream_over_limit": 0.85, "moodstream_over_naive": 4.0, "moodstream_over_plain": 5.0,
-           "reposts_over_moodstream": 1.7}
-HALF_LOAD_P99_TARGET_MS = 1500.0
+# issue 18's targets (the naive row keeps issue 8's)
+TARGETS = {"moodstream_over_limit": 0.90, "moodstream_over_naive": 4.0, "moodstream_over_plain": 5.0,
+           "reposts_over_moodstream": 1.8}
+HALF_LOAD_P99_TARGET_MS = 1000.0
 SOAK_S = 600.0
 SOAK_MARK_S = 60.0
 NAIVE_WINDOW = 16
