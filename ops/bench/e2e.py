@@ -196,34 +196,26 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
         workers: set[int] = set()
         watch = ProcessWatch(lambda: workers, stack.broker.proc.pid if stack.broker and stack.broker.proc else None)
         watch.start()
-        if not soak and "naive" in wanted:
-            _stage("[2/5] naive peer ...", flush=True)
-            naive = stack.start_naive(naive_threads)
-            workers.add(naive.proc.pid)
+        peers = (("naive", "naive peer", lambda: stack.start_naive(naive_threads), stack.naive_topic, "nv"),
+                 ("plain", "plain peer (per-message consumer, stock fp32 PyTorch)", stack.start_plain,
+                  stack.plain_topic, "pl"))
+        for name, title, start, topic, prefix in peers:
+            if soak or name not in wanted:
+                continue
+            _stage(f"[2/5] {title} ...", flush=True)
+            peer = start()
+            workers.add(peer.proc.pid)
 
-            async def naive_row(producer: Any, log: CommitLog) -> dict[str, Any]:
-                r = await drive(producer, stack.naive_topic, fresh(content.replay(), "nv"), log,
-                                Load(window=NAIVE_WINDOW), warm_s=warm, seconds=seconds, on_begin=watch.begin,
-                                alive=_alive(naive), label="naive", drain_s=60)
+            async def peer_row(producer: Any, log: CommitLog, peer: Any = peer, name: str = name, topic: str = topic,
+                               prefix: str = prefix) -> dict[str, Any]:
+                r = await drive(producer, topic, fresh(content.replay(), prefix), log, Load(window=NAIVE_WINDOW),
+                                warm_s=warm, seconds=seconds, on_begin=watch.begin, alive=_alive(peer), label=name,
+                                drain_s=60)
                 return _with_procs(r, watch.end())
 
-            rows["naive"] = asyncio.run(_session(s, stack.dsn, naive_row))
-            naive.stop(30.0)
-            workers.discard(naive.proc.pid)
-        if not soak and "plain" in wanted:
-            _stage("[2/5] plain peer (per-message consumer, stock fp32 PyTorch) ...", flush=True)
-            plain = stack.start_plain()
-            workers.add(plain.proc.pid)
-
-            async def plain_row(producer: Any, log: CommitLog) -> dict[str, Any]:
-                r = await drive(producer, stack.plain_topic, fresh(content.replay(), "pl"), log,
-                                Load(window=NAIVE_WINDOW), warm_s=warm, seconds=seconds, on_begin=watch.begin,
-                                alive=_alive(plain), label="plain", drain_s=60)
-                return _with_procs(r, watch.end())
-
-            rows["plain"] = asyncio.run(_session(s, stack.dsn, plain_row))
-            plain.stop(30.0)
-            workers.discard(plain.proc.pid)
+            rows[name] = asyncio.run(_session(s, stack.dsn, peer_row))
+            peer.stop(30.0)
+            workers.discard(peer.proc.pid)
         _stage(f"[{'3/5' if not soak else '1/2'}] starting Ray Serve and the worker ...", flush=True)
         result["config"]["serve"] = stack.start_serve(cpus)
         worker = stack.start_worker()
