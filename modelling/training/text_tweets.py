@@ -127,17 +127,27 @@ def fit(feats: dict[str, tuple[np.ndarray, np.ndarray]], mvsa_repeat: int, *, se
     head = Head(x.shape[1], len(labels.SENTIMENTS), hidden=cfg["hidden"], dropout=cfg["dropout"])
     opt = torch.optim.AdamW(head.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(y, len(labels.SENTIMENTS), cfg["weight_power"]))
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    head, info = _train_choose_epoch(head, feats, head, torch.from_numpy(x), torch.from_numpy(y), opt, loss_fn,
+                                     epochs=cfg["epochs"], batch=256, seed=seed, progress=progress,
+                                     desc=f"sentiment head (mvsa x{mvsa_repeat})")
+    return head, {"mvsa_repeat": mvsa_repeat, **info}
+
+
+def _train_choose_epoch(head: Head, feats: dict[str, tuple[np.ndarray, np.ndarray]], trained: nn.Module,
+                        x: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer, loss_fn: nn.Module, *,
+                        epochs: int, batch: int, seed: int, progress: bool, desc: str) -> tuple[Head, dict[str, Any]]:
+    """Train ``trained`` (the head or a part of it) on ``(x, y)``; keep the epoch with the best val ``score`` of the
+    whole ``head``, then tune its per-class offsets on val. Returns the head and what was chosen."""
     g = torch.Generator().manual_seed(seed)
     best: tuple[float, dict[str, Any], int] = (-1.0, copy.deepcopy(head.state_dict()), 0)
-    bar = _bar(range(cfg["epochs"]), progress, f"sentiment head (mvsa x{mvsa_repeat})")
+    bar = _bar(range(epochs), progress, desc)
     for epoch in bar:
-        head.train()
-        for idx in torch.randperm(len(tx), generator=g).split(256):
+        trained.train()
+        for idx in torch.randperm(len(x), generator=g).split(batch):
             opt.zero_grad()
-            loss_fn(head(tx[idx]), ty[idx]).backward()
+            loss_fn(trained(x[idx]), y[idx]).backward()
             opt.step()
-        s = val_score(head, feats)["score"]
+        s = val_score(head, feats)["score"]  # predict_proba runs in eval mode
         if s > best[0]:
             best = (s, copy.deepcopy(head.state_dict()), epoch + 1)
         if progress:
@@ -147,8 +157,8 @@ def fit(feats: dict[str, tuple[np.ndarray, np.ndarray]], mvsa_repeat: int, *, se
     before = val_score(head, feats)
     bias = tune_bias(head, feats)
     head.bias_adjust.copy_(torch.tensor(bias, dtype=torch.float32))
-    return head, {"mvsa_repeat": mvsa_repeat, "epochs": best[2], "val": before,
-                  "val_bias_tuned": val_score(head, feats), "bias_adjust": [round(float(b), 3) for b in bias]}
+    return head, {"epochs": best[2], "val": before, "val_bias_tuned": val_score(head, feats),
+                  "bias_adjust": [round(float(b), 3) for b in bias]}
 
 
 TOP = {"epochs": 30, "lr": 1e-3, "weight_decay": 1e-2, "batch": 256}
@@ -177,27 +187,10 @@ def fit_top(feats: dict[str, tuple[np.ndarray, np.ndarray]], start: Head, mvsa_r
     opt = torch.optim.AdamW(layer.parameters(), lr=TOP["lr"], weight_decay=TOP["weight_decay"])
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(y, len(labels.SENTIMENTS),
                                                        PACK_HEADS["sentiment"]["weight_power"]))
-    ty = torch.from_numpy(y)
-    g = torch.Generator().manual_seed(seed)
-    best: tuple[float, dict[str, Any], int] = (-1.0, copy.deepcopy(head.state_dict()), 0)
-    bar = _bar(range(TOP["epochs"]), progress, f"sentiment output layer (mvsa x{mvsa_repeat})")
-    for epoch in bar:
-        for idx in torch.randperm(len(x), generator=g).split(TOP["batch"]):
-            opt.zero_grad()
-            loss_fn(layer(x[idx]), ty[idx]).backward()
-            opt.step()
-        s = val_score(head, feats)["score"]
-        if s > best[0]:
-            best = (s, copy.deepcopy(head.state_dict()), epoch + 1)
-        if progress:
-            bar.set_postfix(val=f"{s:.4f}", best=f"{best[0]:.4f}")
-    head.load_state_dict(best[1])
-    head.eval()
-    before = val_score(head, feats)
-    bias = tune_bias(head, feats)
-    head.bias_adjust.copy_(torch.tensor(bias, dtype=torch.float32))
-    return head, {"mode": "top", "mvsa_repeat": mvsa_repeat, "epochs": best[2], "val": before,
-                  "val_bias_tuned": val_score(head, feats), "bias_adjust": [round(float(b), 3) for b in bias]}
+    head, info = _train_choose_epoch(head, feats, layer, x, torch.from_numpy(y), opt, loss_fn, epochs=TOP["epochs"],
+                                     batch=TOP["batch"], seed=seed, progress=progress,
+                                     desc=f"sentiment output layer (mvsa x{mvsa_repeat})")
+    return head, {"mode": "top", "mvsa_repeat": mvsa_repeat, **info}
 
 
 FINETUNE = {"epochs": 30, "lr": 2e-4, "weight_decay": 1e-2, "batch": 64}
