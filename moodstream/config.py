@@ -125,6 +125,10 @@ class Settings(BaseSettings):
         None, description="a face-expression setting of the pack's expression.json (e.g. mini_xception); unset uses "
                           "the pack's default",
     )
+    face_gate: bool = Field(
+        True, description="skip face detection on images the pack's face gate (face_gate.json) calls faceless; "
+                          "false runs the detector on every image"
+    )
     text_max_tokens: int = Field(128, ge=8, description="token limit of the text encoder")
     runtime: Literal["onnx", "torch"] = Field(
         "onnx", description="inference runtime of the models: onnx (ONNX Runtime, graphs exported from the pack on "

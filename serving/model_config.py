@@ -19,6 +19,7 @@ class ModelConfig:
     vision_backbone: str | None = None  # local .pth; None: the packaged MobileNetV2
     fusion_strategy: str | None = None  # None: the pack's default
     face_model: str | None = None  # None: the pack's default face-expression setting (expression.json)
+    face_gate: bool = True  # skip face detection where the pack's face gate calls an image faceless
     device: str = "auto"
     torch_threads: int | None = None
     text_max_tokens: int = DEFAULT_MAX_TOKENS
@@ -33,7 +34,7 @@ class ModelConfig:
     def from_settings(cls, settings: Settings) -> ModelConfig:
         return cls(pack_dir=settings.model_dir, text_encoder=settings.text_model,
                    vision_backbone=settings.vision_model, fusion_strategy=settings.fusion_strategy,
-                   face_model=settings.face_model,
+                   face_model=settings.face_model, face_gate=settings.face_gate,
                    device=settings.device, torch_threads=settings.torch_threads,
                    text_max_tokens=settings.text_max_tokens, image_max_bytes=settings.image_max_bytes,
                    image_max_pixels=settings.image_max_pixels, uncertain_below=settings.uncertain_below,

@@ -116,7 +116,8 @@ class Pipeline:
                               max_tokens=config.text_max_tokens, runtime=config.runtime, onnx_cache=config.onnx_cache)
         vision = VisionModel.load(pack_dir=pack.dir, device=device, backbone=config.vision_backbone,
                                   max_bytes=config.image_max_bytes, max_pixels=config.image_max_pixels,
-                                  runtime=config.runtime, onnx_cache=config.onnx_cache, face_model=config.face_model)
+                                  runtime=config.runtime, onnx_cache=config.onnx_cache, face_model=config.face_model,
+                                  face_gate=config.face_gate)
         fusion = FusionModel.load(pack.dir, strategy=config.fusion_strategy)
         return cls(pack=pack, text=text, vision=vision, fusion=fusion, parallel=parallel, runtime=vision.runtime,
                    uncertain_below=config.uncertain_below, conflict_min_confidence=config.conflict_min_confidence)

@@ -27,6 +27,7 @@ from serving.backbones import FEATURE_DIM, IMAGE_SIZE, MobileNetV2, fast_embedde
 from serving.calibration import apply_temperature
 from serving.dedup import unique
 from serving.expression import load_expression
+from serving.face_gate import FaceGate, load_face_gate
 from serving.faces import Face, FaceDetector
 from serving.fer_net import FER_INPUT, normalise_faces
 from serving.heads import Head, load_head
@@ -104,6 +105,8 @@ class VisionModel:
     # Faster equivalents of ``backbone.embed`` and ``fer`` (``torch_opt.for_inference``); eager when not given.
     embed_fn: Any = field(default=None, repr=False)
     fer_fn: Any = field(default=None, repr=False)
+    # Skips the detector on images its backbone features call faceless (``serving.face_gate``); None: detect on all.
+    face_gate: FaceGate | None = None
     runtime: str = "torch"  # "onnx" once ``serving.onnx_models.vision_graphs`` swapped the nets' sessions in
 
     def __post_init__(self) -> None:
@@ -115,12 +118,13 @@ class VisionModel:
     @classmethod
     def load(cls, pack_dir: str | Path | None = None, device: str = "cpu", backbone: str | None = None,
              max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS, runtime: str = "torch",
-             onnx_cache: str | Path | None = None, face_model: str | None = None) -> VisionModel:
+             onnx_cache: str | Path | None = None, face_model: str | None = None,
+             face_gate: bool = True) -> VisionModel:
         """Load from a pack (default: the committed ``serving/pack``). ``backbone``: None → the packaged
         MobileNetV2; or a local torchvision-format .pth. ``max_bytes``/``max_pixels``: the decode limits.
         ``runtime="onnx"``: the nets, as loaded, are exported to (or found in) ``onnx_cache`` and run on ONNX
         Runtime (``serving.onnx_models``). ``face_model``: a face-expression setting of the pack's
-        ``expression.json`` (None: its default)."""
+        ``expression.json`` (None: its default). ``face_gate``: use the pack's ``face_gate.json`` if it has one."""
         check_runtime(runtime)
         from serving.device import select_device
 
@@ -145,6 +149,7 @@ class VisionModel:
             embed_fn=None if onnx else fast_embedder(net),
             fer_fn=None if onnx else for_inference(fer, torch.zeros(2, 1, FER_INPUT, FER_INPUT, device=dev)),
             fer_temperature=fer_temperature, face_setting=setting,
+            face_gate=load_face_gate(pack, FEATURE_DIM) if face_gate else None,
         )
         if onnx:
             from serving.onnx_models import vision_graphs
@@ -186,8 +191,13 @@ class VisionModel:
             log.warning("face detection failed on a %sx%s image", *image.size, exc_info=True)
             return []
 
-    def detect_all(self, images: list[Image.Image]) -> list[list[Face]]:
-        """Faces of each image, detected as one batch; if that fails, image by image (see ``detect``)."""
+    def detect_all(self, images: list[Image.Image], features: np.ndarray | None = None) -> list[list[Face]]:
+        """Faces of each image, detected as one batch; if that fails, image by image (see ``detect``). With the
+        images' backbone ``features`` and a face gate, images the gate calls faceless get no detector run."""
+        if features is not None and self.face_gate is not None and len(images):
+            keep = self.face_gate.keep(features)
+            found = iter(self.detect_all([im for im, k in zip(images, keep, strict=True) if k]) if keep.any() else [])
+            return [next(found) if k else [] for k in keep]
         try:
             return self.detector.detect_batch(images)
         except Exception:
@@ -215,7 +225,7 @@ class VisionModel:
             feats = self.features(decoded)
             sent = self.sentiment_head.predict_proba(feats)
             emb = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
-            faces = self.detect_all(decoded)
+            faces = self.detect_all(decoded, feats)
             crops = [face_crop(im, f) for im, fs in zip(decoded, faces, strict=True) for f in fs]
             probs = self.expressions(np.stack(crops)) if crops else None
             k = 0

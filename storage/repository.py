@@ -90,6 +90,15 @@ def _stored_times(conn: Connection, ids: list[str]) -> tuple[list[datetime], lis
     return created, processed
 
 
+def _stored_hashtags(conn: Connection, ids: list[str]) -> set[str]:
+    """Hashtags the posts already stored among ``ids`` carry now: their windows lose them if a replay drops them."""
+    tags = PostHashtagRow.__table__
+    out: set[str] = set()
+    for group in chunks(ids, _IDS_PER_QUERY):
+        out.update(conn.execute(select(tags.c.hashtag).where(tags.c.post_id.in_(list(group)))).scalars())
+    return out
+
+
 def upsert_predictions(engine: Engine, records: list[PostRecord], *, window_s: int | None = None,
                        trend_lock: TrendLock = "window") -> int:
     """Upsert posts, predictions and (replaced) hashtags of ``records`` in one transaction; return posts written.
@@ -107,6 +116,7 @@ def upsert_predictions(engine: Engine, records: list[PostRecord], *, window_s: i
     tags = PostHashtagRow.__table__
     with transaction(engine) as conn:
         touched, processed = _stored_times(conn, ids) if window_s else ([], [])
+        old_tags = _stored_hashtags(conn, ids) if window_s else set()
         _upsert(conn, posts, [post_row(r) for r in batch], ["id"], keep_if_null=("thumbnail",))
         _upsert(conn, PredictionRow.__table__, [prediction_row(r) for r in batch], ["post_id"])
         for group in chunks(ids, _IDS_PER_QUERY):
@@ -115,8 +125,9 @@ def upsert_predictions(engine: Engine, records: list[PostRecord], *, window_s: i
         if window_s:
             touched += [as_utc(r.prediction.created_at) for r in batch]
             processed += [as_utc(r.prediction.processed_at) for r in batch]
+            new_tags = {h["hashtag"] for r in batch for h in hashtag_rows(r)}
             recompute_windows(conn, [as_utc(dt) for dt in touched], window_s, [as_utc(dt) for dt in processed],
-                              lock=trend_lock)
+                              lock=trend_lock, hashtags=old_tags | new_tags)
     return len(batch)
 
 

@@ -8,7 +8,7 @@ per-minute modality and pipeline windows).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -30,7 +30,7 @@ MEAN_DIGITS = 6  # mean scores rounded, so summation order never changes a store
 _STARTS_PER_QUERY = 500
 
 
-def _aggregate(window_s: int, by_hashtag: bool) -> Select[Any]:
+def _aggregate(window_s: int, by_hashtag: bool, hashtags: Collection[str] | None = None) -> Select[Any]:
     p = PredictionRow.__table__.c
     bucket = bucket_epoch(p.created_at, window_s).label("bucket")
     tag = PostHashtagRow.__table__.c.hashtag if by_hashtag else literal("")
@@ -44,9 +44,10 @@ def _aggregate(window_s: int, by_hashtag: bool) -> Select[Any]:
     ]
     if by_hashtag:
         h = PostHashtagRow.__table__
-        return select(*cols).select_from(h.join(PredictionRow.__table__, h.c.post_id == p.post_id)).group_by(
-            bucket, h.c.hashtag
-        )
+        stmt = select(*cols).select_from(h.join(PredictionRow.__table__, h.c.post_id == p.post_id))
+        if hashtags is not None:
+            stmt = stmt.where(h.c.hashtag.in_(sorted(hashtags)))
+        return stmt.group_by(bucket, h.c.hashtag)
     return select(*cols).select_from(PredictionRow.__table__).group_by(bucket)
 
 
@@ -67,8 +68,10 @@ def _sort_key(w: TrendWindow) -> tuple[datetime, str]:
     return (w["window_start"], w["hashtag"])
 
 
-def aggregate_windows(conn: Connection, window_s: int = 60, buckets: Iterable[int] | None = None) -> list[TrendWindow]:
-    """Windows computed from predictions, for the given bucket epochs (None: all), sorted."""
+def aggregate_windows(conn: Connection, window_s: int = 60, buckets: Iterable[int] | None = None,
+                      hashtags: Collection[str] | None = None) -> list[TrendWindow]:
+    """Windows computed from predictions, for the given bucket epochs (None: all), sorted. ``hashtags``: only the
+    global windows and those of these hashtags (None: every hashtag)."""
     if window_s < 1:
         raise ValueError("window_s must be >= 1")
     p = PredictionRow.__table__.c
@@ -78,8 +81,8 @@ def aggregate_windows(conn: Connection, window_s: int = 60, buckets: Iterable[in
     else:
         groups = list(chunks(sorted(set(buckets)), _STARTS_PER_QUERY))
     for group in groups:
-        for by_hashtag in (False, True):
-            stmt = _aggregate(window_s, by_hashtag)
+        for by_hashtag in (False, True) if hashtags is None or hashtags else (False,):
+            stmt = _aggregate(window_s, by_hashtag, hashtags)
             if group is not None:
                 lo, hi = from_epoch(group[0]), from_epoch(group[-1] + window_s)
                 stmt = stmt.where(p.created_at >= lo, p.created_at < hi,
@@ -88,19 +91,32 @@ def aggregate_windows(conn: Connection, window_s: int = 60, buckets: Iterable[in
     return sorted(out, key=_sort_key)
 
 
-def _stored_minute_windows(conn: Connection, group: Sequence[int]) -> list[TrendWindow]:
+def _of_windows(t: Any, group: Sequence[int], hashtags: Collection[str] | None) -> list[Any]:
+    """WHERE clauses: windows starting at these epoch seconds, global or of ``hashtags`` (None: any hashtag)."""
+    where = [t.c.window_start.in_([from_epoch(b) for b in group])]
+    if hashtags is not None:
+        where.append(t.c.hashtag.in_(["", *sorted(hashtags)]))
+    return where
+
+
+def _stored_minute_windows(conn: Connection, group: Sequence[int],
+                           hashtags: Collection[str] | None = None) -> list[TrendWindow]:
     """The stored 60 s windows starting at these epoch seconds (what a replace removes from the rollups)."""
     t = TrendWindowRow.__table__
-    starts = [from_epoch(b) for b in group]
-    q = select(t).where(t.c.window_start.in_(starts), t.c.window_s == rollups.MINUTE)
+    q = select(t).where(*_of_windows(t, group, hashtags), t.c.window_s == rollups.MINUTE)
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
 def recompute_windows(
     conn: Connection, window_starts: Iterable[datetime] | None, window_s: int = 60,
     processed: Iterable[datetime] | None = None, lock: TrendLock = "window",
+    hashtags: Iterable[str] | None = None,
 ) -> list[TrendWindow]:
     """Replace the stored windows holding ``window_starts`` (None: every window) by fresh aggregates.
+
+    ``hashtags``: replace only the global windows and those of these hashtags (None: every hashtag's). A batch
+    passes the hashtags its posts had and have: no other window can change, and a minute holds hundreds of
+    hashtag windows, so recomputing them all on every batch cost most of a worker's own CPU.
 
     On PostgreSQL concurrent writers are serialised per window (``lock="window"``: one advisory lock per minute of
     the windows and of the pipeline minutes written, see ``_lock``), or all together (``"global"``, the old way, kept
@@ -117,15 +133,16 @@ def recompute_windows(
     if postgres:
         _lock(conn, LOCK_WINDOWS if buckets is not None and lock == "window" else LOCK_ALL, WINDOW_LOCK_CLASS,
               buckets or [])
-    windows = aggregate_windows(conn, window_s, buckets)
+    tags = None if hashtags is None or buckets is None else set(hashtags)
+    windows = aggregate_windows(conn, window_s, buckets, tags)
     removed: list[TrendWindow] = []
     if buckets is None:
         conn.execute(delete(t).where(t.c.window_s == window_s))
     else:
         # Windows that lost all their posts (e.g. a hashtag was removed) must disappear too.
         for group in chunks(buckets, _STARTS_PER_QUERY):
-            removed += _stored_minute_windows(conn, group)
-            conn.execute(delete(t).where(t.c.window_start.in_([from_epoch(b) for b in group])))
+            removed += _stored_minute_windows(conn, group, tags)
+            conn.execute(delete(t).where(*_of_windows(t, group, tags)))
     now = datetime.now(UTC)
     rows = [{**w, "updated_at": now} for w in windows]
     if rows:

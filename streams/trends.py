@@ -23,9 +23,6 @@ from streams.persist import Store
 
 log = logging.getLogger(__name__)
 
-WindowKey = tuple[datetime, str]
-
-
 def window_message(row: dict[str, Any], window_s: int) -> tuple[bytes, bytes]:
     """(key, value) for the trends topic; key = ``window_start|hashtag`` so consumers can keep the latest."""
     start = as_utc(row["window_start"])
@@ -36,7 +33,10 @@ def window_message(row: dict[str, Any], window_s: int) -> tuple[bytes, bytes]:
 
 
 class TrendTracker:
-    """Keeps the latest derived rows of windows not yet published; publishes closed ones."""
+    """Remembers the window starts that batches touched and are not yet published; publishes closed ones.
+
+    The rows themselves are read when a window is published, not after every batch: a minute holds hundreds of
+    hashtag windows, and reading them all back after each batch cost the worker more than writing them."""
 
     def __init__(self, store: Store, outputs: Outputs, topic: str, window_s: int = 60, grace_s: float = 5.0,
                  alerts: AlertDetector | None = None) -> None:
@@ -46,37 +46,36 @@ class TrendTracker:
         self.window_s = window_s
         self.grace_s = grace_s
         self.alerts = alerts
-        self._pending: dict[WindowKey, dict[str, Any]] = {}
+        self._pending: set[datetime] = set()
         self._lock = asyncio.Lock()
 
-    async def update(self, created_ats: Iterable[datetime]) -> list[dict[str, Any]]:
-        """Recompute (and persist) the windows these posts fall in; remember them for publishing."""
-        starts = {window_start(t, self.window_s) for t in created_ats}
+    async def update(self, created_ats: Iterable[datetime]) -> set[datetime]:
+        """Note the windows these posts fall in (recomputing them first unless the upsert already did); returns
+        their starts."""
+        starts = {as_utc(window_start(t, self.window_s)) for t in created_ats}
         if not starts:
-            return []
-        if self.store.window_s == self.window_s:  # the upsert already recomputed them in its transaction
-            rows = await self.store.read_windows(starts, self.window_s)
-        else:
-            rows = await self.store.recompute_windows(starts, self.window_s)
+            return starts
+        if self.store.window_s != self.window_s:  # the upsert recomputes only windows of its own length
+            await self.store.recompute_windows(starts, self.window_s)
         async with self._lock:
-            for row in rows:
-                self._pending[(as_utc(row["window_start"]), row.get("hashtag") or "")] = row
-        return rows
+            self._pending |= starts
+        return starts
 
     def is_closed(self, start: datetime, now: float | None = None) -> bool:
         now = time.time() if now is None else now
         return start.timestamp() + self.window_s + self.grace_s <= now
 
     async def flush_closed(self, now: float | None = None) -> list[dict[str, Any]]:
-        """Publish every pending closed window (then raise alerts on them); returns the published rows."""
+        """Publish every window (global and per hashtag) of each pending closed start, as stored now, then raise
+        alerts on them; returns the published rows."""
         async with self._lock:
-            keys = sorted(k for k in self._pending if self.is_closed(k[0], now))
-            rows = [self._pending[k] for k in keys]
-            if not rows:
+            closed = sorted(s for s in self._pending if self.is_closed(s, now))
+            if not closed:
                 return []
-            await self.outputs.send_many(self.topic, [window_message(r, self.window_s) for r in rows])
-            for k in keys:
-                del self._pending[k]
+            rows = await self.store.read_windows(closed, self.window_s)
+            if rows:
+                await self.outputs.send_many(self.topic, [window_message(r, self.window_s) for r in rows])
+            self._pending.difference_update(closed)
         if self.alerts is not None:
             await self.alerts.check([r for r in rows if r.get("hashtag")])
         log.debug("published %d closed trend windows", len(rows))

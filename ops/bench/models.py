@@ -4,6 +4,10 @@ Inputs are MVSA-Single test captions and images (``settings.datasets``). For eac
 (PyTorch, ONNX Runtime: ``MOODSTREAM_RUNTIME``) it reports items/s (wall clock) and CPU ms per item (process CPU time
 over all threads, divided by items), and the onnx / torch ratio.
 "images" covers decode + backbone + face detection + expression; "posts" the whole text + image + fusion path.
+
+Rows: ``torch`` is today's PyTorch path (the detector on every image), ``onnx-all`` ONNX Runtime with the detector
+on every image, ``onnx`` the default path (ONNX Runtime and the pack's face gate, ``serving.face_gate``). The ratio
+row is ``onnx`` over ``torch``; ``onnx-all`` shows what the runtime alone gives.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ def measure(fn: Callable[[int], int], budget_s: float, min_calls: int = 2) -> di
 
 
 RUNTIMES = ("torch", "onnx")
+# row name → (runtime, face gate)
+ROWS = {"torch": ("torch", False), "onnx-all": ("onnx", False), "onnx": ("onnx", True)}
 
 
 def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0, soak: bool = False,
@@ -50,7 +56,8 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
     from moodstream.types import ClassifyItem
     from serving.pipeline import load_pipeline
 
-    pipes = {rt: load_pipeline(settings.model_copy(update={"runtime": rt})) for rt in RUNTIMES}
+    pipes = {row: load_pipeline(settings.model_copy(update={"runtime": rt, "face_gate": gate}))
+             for row, (rt, gate) in ROWS.items()}
     pipe = pipes[settings.runtime]
     base = (load_pipeline(settings.model_copy(update={"model_dir": Path(baseline_pack)})) if baseline_pack
             else None)
@@ -68,17 +75,21 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
         out = seq[start : start + batch]
         return out + seq[: batch - len(out)]
 
-    budget = max(0.5, seconds / (3 * len(BATCHES) * len(RUNTIMES)))
+    budget = max(0.5, seconds / (3 * len(BATCHES) * len(ROWS)))
     results: dict[str, Any] = {"threads": torch.get_num_threads(), "cpus": os.cpu_count(), "n_inputs": n,
                                "text_parallel_to_vision": pipe.parallel, "default_runtime": settings.runtime,
-                               "model_version": pipe.version, "fusion": pipe.fusion.strategy, "batches": {}}
+                               "model_version": pipe.version, "fusion": pipe.fusion.strategy,
+                               "face_gate": pipe.vision.face_gate is not None,
+                               "rows": {row: {"runtime": rt, "face_gate": gate} for row, (rt, gate) in ROWS.items()},
+                               "batches": {}}
     if base is not None:
         results["baseline"] = {"pack": str(baseline_pack), "model_version": base.version,
                                "fusion": base.fusion.strategy}
     print(f"moodstream bench models — pack {pipe.version}, fusion {pipe.fusion.strategy}, "
           f"torch threads {torch.get_num_threads()}{' (text ∥ vision)' if pipe.parallel else ''}, "
-          f"{os.cpu_count()} CPUs, {n} MVSA test posts; default runtime {settings.runtime}")
-    print(f"{'batch':>5} {'runtime':>7} | {'texts/s':>8} {'cpu ms':>7} | {'images/s':>8} {'cpu ms':>7} | "
+          f"{os.cpu_count()} CPUs, {n} MVSA test posts; default runtime {settings.runtime}, face gate "
+          f"{'in the pack' if pipes['onnx'].vision.face_gate is not None else 'absent from the pack'}")
+    print(f"{'batch':>5} {'row':>8} | {'texts/s':>8} {'cpu ms':>7} | {'images/s':>8} {'cpu ms':>7} | "
           f"{'posts/s':>8} {'cpu ms':>7}")
     for b in BATCHES:
         results["batches"][b] = {}
@@ -87,7 +98,7 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
             i = measure(lambda k, b=b, p_=p_: len(p_.vision.predict(window(images, b, k))), budget)
             p = measure(lambda k, b=b, p_=p_: len(p_.classify(window(items, b, k))), budget)
             results["batches"][b][rt] = {"texts": t, "images": i, "posts": p}
-            print(f"{b:>5} {rt:>7} | {t['per_s']:>8.1f} {t['cpu_ms_per_item']:>7.1f} | {i['per_s']:>8.1f} "
+            print(f"{b:>5} {rt:>8} | {t['per_s']:>8.1f} {t['cpu_ms_per_item']:>7.1f} | {i['per_s']:>8.1f} "
                   f"{i['cpu_ms_per_item']:>7.1f} | {p['per_s']:>8.1f} {p['cpu_ms_per_item']:>7.1f}")
         r = results["batches"][b]
         ratio = {k: round(r["onnx"][k]["per_s"] / max(r["torch"][k]["per_s"], 1e-9), 2)
@@ -95,7 +106,7 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
         cpu = round(r["torch"]["posts"]["cpu_ms_per_item"] / max(r["onnx"]["posts"]["cpu_ms_per_item"], 1e-9), 2)
         r["onnx_over_torch"] = {**ratio, "posts_cpu": cpu}
         r.update(r[settings.runtime])  # the default runtime's figures at the top level, as before
-        print(f"{b:>5} {'ratio':>7} | {ratio['texts']:>7.2f}× {'':>7} | {ratio['images']:>7.2f}× {'':>7} | "
+        print(f"{b:>5} {'ratio':>8} | {ratio['texts']:>7.2f}× {'':>7} | {ratio['images']:>7.2f}× {'':>7} | "
               f"{ratio['posts']:>7.2f}× {'':>7}   onnx / torch (posts CPU: {cpu:.2f}× less)")
         if base is not None:
             q = measure(lambda k, b=b: len(base.classify(window(items, b, k))), budget)
@@ -103,7 +114,7 @@ def run(settings: Settings, json_path: Path | None = None, seconds: float = 60.0
             cpu_new = (r["posts"]["cpu_ms_per_item"] + p2["cpu_ms_per_item"]) / 2
             r.update(posts_again=p2, baseline_posts=q,
                      cpu_ratio_vs_baseline=round(cpu_new / max(q["cpu_ms_per_item"], 1e-9), 3))
-            print(f"{b:>5} {'base':>7} | baseline {q['per_s']:>6.1f}/s {q['cpu_ms_per_item']:>7.1f} ms"
+            print(f"{b:>5} {'base':>8} | baseline {q['per_s']:>6.1f}/s {q['cpu_ms_per_item']:>7.1f} ms"
                   f" | cpu ratio {r['cpu_ratio_vs_baseline']:.3f}")
     data.close()
     if json_path is not None:

@@ -87,6 +87,29 @@ def test_removed_hashtag_window_disappears(engine, fx) -> None:
     assert stored == recount_trend_windows(engine)
 
 
+def test_a_batch_rewrites_only_the_hashtag_windows_it_touches(engine, fx) -> None:
+    """A minute holds many hashtag windows; a batch replaces the global one and those of its posts' hashtags (old
+    and new), leaves the others as they were, and everything still equals a recount."""
+    from storage.rollups import recount_summaries, stored_summaries
+    from storage.tables import TrendWindowRow
+
+    def updated(tag: str) -> datetime:
+        t = TrendWindowRow.__table__
+        with engine.connect() as conn:
+            return conn.execute(t.select().where(t.c.hashtag == tag)).one()._mapping["updated_at"]
+
+    upsert_predictions(engine, [fx.make_record(0, hashtags=["keep"]), fx.make_record(1, hashtags=["old"])],
+                       window_s=60)
+    kept = updated("keep")
+    upsert_predictions(engine, [fx.make_record(1, hashtags=["new"]), fx.make_record(2, hashtags=["new"])],
+                       window_s=60)
+    assert updated("keep") == kept
+    stored = stored_trend_windows(engine)
+    assert {w["hashtag"]: w["volume"] for w in stored} == {"": 3, "keep": 1, "new": 2}
+    assert stored == recount_trend_windows(engine)
+    assert stored_summaries(engine) == recount_summaries(engine)
+
+
 def test_moved_post_leaves_its_old_window(engine, fx) -> None:
     upsert_predictions(engine, [fx.make_record(i) for i in range(3)], window_s=60)  # all in 12:00
     moved = fx.make_record(1, created_at=fx.T0 + timedelta(minutes=5))

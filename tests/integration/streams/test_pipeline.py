@@ -11,7 +11,7 @@ import base64
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -142,3 +142,25 @@ def test_classifier_down_dead_letters_every_post_with_the_reason(settings: Setti
     assert rows(engine, "SELECT count(*) FROM predictions") == [(0,)]
     stored = rows(engine, "SELECT stage, reason FROM dead_letters")
     assert len(stored) == 2 and all(stage == "classify" for stage, _ in stored)
+
+
+def test_closed_trend_windows_are_published_as_stored(settings: Settings, engine: Engine, models: Any) -> None:
+    """A closed minute's windows (global and per hashtag) go to the trends topic; late data for that minute, here
+    through a second worker's pipeline, publishes its windows again as they are stored then."""
+    minute = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
+
+    def post(pid: str, text: str, second: int) -> bytes:
+        return json.dumps({"id": pid, "text": text,
+                           "created_at": (minute + timedelta(seconds=second)).isoformat()}).encode()
+
+    _run(_pipeline(settings, engine, make_client("inprocess", settings, models)),
+         _records(settings, [post("t1", "Love this sunny day #sun #beach", 5), post("t2", "Hate the rain #rain", 9)]))
+    first = [json.loads(m.value) for m in read_topic(settings.kafka_brokers, settings.topic_trends, 4)]
+    assert {m["hashtag"]: m["volume"] for m in first} == {"": 2, "sun": 1, "beach": 1, "rain": 1}
+    assert {m["window_start"] for m in first} == {minute.isoformat()}
+
+    _run(_pipeline(settings, engine, make_client("inprocess", settings, models)),
+         _records(settings, [post("t3", "More sun please #sun", 30)], first_offset=2))
+    published = [json.loads(m.value) for m in read_topic(settings.kafka_brokers, settings.topic_trends, 8)]
+    latest = {m["hashtag"]: m["volume"] for m in published}  # in publish order: the last copy wins
+    assert len(published) == 8 and latest == {"": 3, "sun": 2, "beach": 1, "rain": 1}
