@@ -22,7 +22,7 @@ def _keep_as_is(im: object, data: bytes, size: int) -> bool:
 def thumbnail(data: bytes, size: int = THUMB_PX, max_pixels: int = 40_000_000) -> bytes | None:
     """A JPEG thumbnail of ``data``, or None when it is not a decodable image (the models decide about it).
 
-    A small plain JPEG is returned unchanged once it decodes (``_keep_as_is``); anything else is decoded at a
+    A small plain JPEG that ends with its end-of-image marker is returned unchanged (``_keep_as_is``); anything else is decoded at a
     reduced scale where the format allows, shrunk and re-encoded, which also drops its metadata."""
     from PIL import Image
 
@@ -30,9 +30,8 @@ def thumbnail(data: bytes, size: int = THUMB_PX, max_pixels: int = 40_000_000) -
         with Image.open(io.BytesIO(data)) as im:
             if im.width * im.height > max_pixels:
                 return None
-            if _keep_as_is(im, data, size):
-                im.load()  # a truncated or corrupt file fails here, as it would below
-                return data
+            if _keep_as_is(im, data, size) and data.rstrip(b"\0").endswith(b"\xff\xd9"):
+                return data  # not decoded again: the models' decoder has accepted it; a cut-off file has no EOI
             im.draft("RGB", (size, size))
             im = im.convert("RGB")
             im.thumbnail((size, size))
