@@ -33,12 +33,17 @@ from serving.fusion import (
 )
 
 CACHE_DIR = Path(os.environ.get("MOODSTREAM_CACHE", Path(__file__).resolve().parents[2] / ".cache")) / "fusion"
-# Output structure per strategy, chosen on val weighted-F1 (MODEL_CARD.md): plain fused logits, ``factored`` (text-
-# and image-label outputs fused by MVSA's rule) or ``joint`` (the (text_label, image_label) pair, fused by the rule).
 ARCH: dict[str, dict[str, Any]] = {
     "stacked": {"hidden": 32, "dropout": 0.1},
-    "concat": {"hidden": 128, "dropout": 0.5, "probs": True, "factored": True},
-    "attention": {"d": 64, "layers": 1, "heads": 4, "dropout": 0.2, "joint": True},
+    "concat": {"hidden": 128, "dropout": 0.5, "probs": True},
+    "attention": {"d": 64, "layers": 1, "heads": 4, "dropout": 0.2},
+}
+# ``--structure rule``: MVSA's labelling rule as the output structure, per strategy the variant best on val
+# weighted-F1 (MODEL_CARD.md): ``factored`` (text- and image-label outputs fused by the rule) or ``joint`` (the
+# (text_label, image_label) pair, fused by the rule); ``stacked`` kept plain (its plain net was best on val).
+STRUCTURES: dict[str, dict[str, dict[str, Any]]] = {
+    "plain": {},
+    "rule": {"concat": {"factored": True}, "attention": {"joint": True}},
 }
 TRAIN: dict[str, dict[str, Any]] = {
     "stacked": {"epochs": 150, "lr": 3e-3, "weight_decay": 1e-4, "batch": 128},
@@ -54,7 +59,7 @@ LATE_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
 # modelling.training.augment). Chosen on val (MODEL_CARD.md).
 AUG_UNINFORMATIVE = 0.5
 AUG_MISMATCHED = 0.5
-AUG_CONFLICTS = "text"  # a positive/negative mismatched pair: target the caption's label (augment.Augmenter)
+AUG_CONFLICTS = "drop"  # a positive/negative mismatched pair: dropped, or ("text") target the caption's label
 IGNORE = -100
 
 
@@ -403,8 +408,12 @@ def uncertain_flag(probs: np.ndarray, y: np.ndarray) -> dict[str, Any]:
 
 def train_fusion(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, limit: int | None = None,
                  progress: bool = True, uninformative: float = AUG_UNINFORMATIVE,
-                 mismatched: float = AUG_MISMATCHED) -> dict[str, Any]:
+                 mismatched: float = AUG_MISMATCHED, conflicts: str = AUG_CONFLICTS,
+                 structure: str = "plain") -> dict[str, Any]:
     """Train every strategy on MVSA train, tune on val, write ``fusion*`` files and the manifest into ``out_dir``.
+
+    ``structure``: ``STRUCTURES`` key (``plain`` fused logits, or ``rule``: MVSA's labelling rule as the output
+    structure); ``conflicts``: what a positive/negative mismatched augmentation pair becomes (``drop`` / ``text``).
 
     The text/vision models used for features come from ``out_dir`` when it already is a pack with them, else from
     the packaged pack (whose files are then copied in, so ``out_dir`` is a complete pack). Returns the config.
@@ -413,6 +422,8 @@ def train_fusion(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, li
 
     from serving.pack import DEFAULT_PACK_DIR, write_manifest
 
+    if structure not in STRUCTURES:
+        raise ValueError(f"unknown structure {structure!r}; one of {', '.join(STRUCTURES)}")
     torch.set_num_threads(1)  # the nets are tiny; on a shared 2-core box 2 threads were 12× slower per step
     out_dir = Path(out_dir)
     has_models = out_dir.is_dir() and (out_dir / "manifest.json").is_file() and any(
@@ -438,25 +449,27 @@ def train_fusion(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, li
         from modelling.training.augment import Augmenter, training_images
 
         augmenter = Augmenter(train, training_images(models.vision), uninformative=uninformative,
-                              mismatched=mismatched, conflicts=AUG_CONFLICTS)
+                              mismatched=mismatched, conflicts=conflicts)
     w_text, late_val = tune_late(val)
     both_val = np.flatnonzero(val["mask"].sum(1) == 2)
     config: dict[str, Any] = {"late": {"w_text": w_text, "val": late_val}, "seed": seed,
                               "single_modality": "fallback", "modality_dropout": MODALITY_DROPOUT,
+                              "structure": structure,
                               "augmentation": augmenter.config() if augmenter is not None else None,
                               "train_image_probs": f"out-of-fold ({OOF_FOLDS} folds)" if oof else "pack image head",
                               "trained_on": {"train": len(train["y"]), "val": len(val["y"]), "limit": limit}}
     config["late"]["temperature"] = fit_temperature(late_probs(val["tp"], val["ip"], val["mask"], w_text)[both_val],
                                                     val["y"][both_val])
     networks: dict[str, torch.nn.Module] = {}
+    arch = {s: {**ARCH[s], **STRUCTURES[structure].get(s, {})} for s in NETWORK_STRATEGIES}
     for strategy in NETWORK_STRATEGIES:
-        fits = [train_network(strategy, train, val, seed=seed + 1000 * k, progress=progress, augmenter=augmenter)
-                for k in range(MEMBERS)]
+        fits = [train_network(strategy, train, val, seed=seed + 1000 * k, progress=progress, augmenter=augmenter,
+                              arch=arch[strategy]) for k in range(MEMBERS)]
         net = Averaged([f[0] for f in fits]).eval()
         networks[strategy] = net
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out_dir / weights_file(strategy)))
         p_val = run_network(net, val, both_val)
-        config[strategy] = {"arch": ARCH[strategy], "members": MEMBERS,
+        config[strategy] = {"arch": arch[strategy], "members": MEMBERS,
                             "train": {**TRAIN[strategy], "aux_weight": AUX_WEIGHT,
                                       "best_epochs": [f[1]["train"]["best_epoch"] for f in fits]},
                             "member_val": [f[1]["val"] for f in fits],
