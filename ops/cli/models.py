@@ -162,6 +162,7 @@ def register(app: typer.Typer) -> None:
                 results[rt] = evaluate(dataset, data, split, pack_dir=model_dir, progress=not quiet, runtime=rt,
                                        onnx_cache=settings.onnx_cache_dir)
         result = results.get(settings.runtime, next(iter(results.values())))
+        result["command"] = "moodstream " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         if len(results) == 2:
             _compare_runtimes(dataset, split, results, report)
         if json_out is not None or report is not None:
