@@ -10,7 +10,9 @@ Sentiment, four strategies (one per seed paper), all trained on MVSA-Single trai
   embedding; a missing modality's token is masked out of attention.
 
 Each network is a small seed ensemble (``Averaged``: mean of the members' softmax), which steadies the choice made
-on the 330-item val split.
+on the 330-item val split. A network's output is either the fused logits or (``factored`` / ``joint`` in its arch,
+``moodstream train fusion --structure rule``) MVSA's own labelling rule applied to its text-label and image-label
+outputs, or to its (text_label, image_label) pair distribution (``_Factored``).
 
 Missing modality: the networks are trained with modality dropout (zero input + mask flag / masked token) and so
 accept a one-modality post, but by default (``single_modality="fallback"``) a post with only text or only an image
