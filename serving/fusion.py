@@ -10,7 +10,9 @@ Sentiment, four strategies (one per seed paper), all trained on MVSA-Single trai
   embedding; a missing modality's token is masked out of attention.
 
 Each network is a small seed ensemble (``Averaged``: mean of the members' softmax), which steadies the choice made
-on the 330-item val split.
+on the 330-item val split. A network's output is either the fused logits or (``factored`` / ``joint`` in its arch,
+``moodstream train fusion --structure rule``) MVSA's own labelling rule applied to its text-label and image-label
+outputs, or to its (text_label, image_label) pair distribution (``_Factored``).
 
 Missing modality: the networks are trained with modality dropout (zero input + mask flag / masked token) and so
 accept a one-modality post, but by default (``single_modality="fallback"``) a post with only text or only an image
@@ -39,6 +41,7 @@ from serving.calibration import apply_temperature
 STRATEGIES = ("late", "stacked", "concat", "attention")
 NETWORK_STRATEGIES = ("stacked", "concat", "attention")
 TEXT_DIM, IMAGE_DIM, N_SENT, N_EMO = 384, 1280, 3, 7
+NEG, NEU, POS = 0, 1, 2  # index in moodstream.labels.SENTIMENTS
 CONFIG_FILE = "fusion.json"
 
 
@@ -68,32 +71,104 @@ class _Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
-class StackedNet(nn.Module):
-    """MLP over ``[p_text, p_image, mask]`` (missing modality: zeros and mask 0)."""
+def rule_log_probs(text_logits: torch.Tensor, image_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log P(fused label) by MVSA's rule from per-modality label logits (N,3): agree → that label, one neutral →
+    the other, positive/negative conflict → excluded (MVSA drops such pairs), renormalised. An absent modality
+    (``mask`` 0) counts as surely neutral, so the fused distribution is the other modality's."""
+    neu = torch.zeros_like(text_logits)
+    neu[:, NEU] = 1.0
+    m = mask.to(text_logits.dtype)
+    pt = torch.softmax(text_logits, 1) * m[:, :1] + neu * (1 - m[:, :1])
+    pi = torch.softmax(image_logits, 1) * m[:, 1:] + neu * (1 - m[:, 1:])
+    neg = pt[:, NEG] * (pi[:, NEG] + pi[:, NEU]) + pt[:, NEU] * pi[:, NEG]
+    pos = pt[:, POS] * (pi[:, POS] + pi[:, NEU]) + pt[:, NEU] * pi[:, POS]
+    out = torch.stack([neg, pt[:, NEU] * pi[:, NEU], pos], 1)  # SENTIMENTS order
+    return torch.log(out.clamp(min=1e-12)) - torch.log(out.sum(1, keepdim=True).clamp(min=1e-12))
 
-    def __init__(self, hidden: int = 32, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(2 * N_SENT + 2, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden, N_SENT))
+
+RULE_PAIRS = {NEG: ((NEG, NEG), (NEG, NEU), (NEU, NEG)), NEU: ((NEU, NEU),), POS: ((POS, POS), (POS, NEU), (NEU, POS))}
+
+
+def pair_log_probs(pair_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log P(text_label, image_label) (N,9; index ``3·t + i``) from 9 logits: the positive/negative conflicts
+    (which MVSA drops) get no mass, nor does a non-neutral label of an absent modality (``mask`` 0)."""
+    z = pair_logits.view(-1, N_SENT, N_SENT).clone()
+    z[:, NEG, POS] = z[:, POS, NEG] = float("-inf")
+    absent_t, absent_i = mask[:, 0] <= 0, mask[:, 1] <= 0
+    for k in (NEG, POS):
+        z[absent_t, k, :] = float("-inf")
+        z[absent_i, :, k] = float("-inf")
+    return torch.log_softmax(z.view(-1, N_SENT * N_SENT), 1)
+
+
+def pair_fused_log_probs(pair_logp: torch.Tensor) -> torch.Tensor:
+    """log P(fused label) from ``pair_log_probs`` by MVSA's rule (agree → that label, one neutral → the other)."""
+    return torch.stack([torch.logsumexp(pair_logp[:, [N_SENT * t + i for t, i in RULE_PAIRS[c]]], 1)
+                        for c in (NEG, NEU, POS)], 1)
+
+
+class _Factored(nn.Module):
+    """Base of the networks. The last layer gives ``N_SENT`` fused logits; or, with ``factored``, MVSA's own
+    labelling rule is the structure: 9 outputs — text-label and image-label logits fused by ``rule_log_probs``
+    (independent modalities) plus a ``residual`` correction of the fused logits; or, with ``joint``, 9 logits of
+    the (text_label, image_label) pair (``pair_log_probs``), fused by ``pair_fused_log_probs``. ``parts`` returns
+    (fused logits, text logits, image logits) — for ``joint``, (fused, pair log-probs, None) — for training on
+    ``label``, ``text_label`` and ``image_label``."""
+
+    factored: bool = False
+    residual: bool = False
+    joint: bool = False
+
+    def outputs(self) -> int:
+        return 3 * N_SENT if self.factored or self.joint else N_SENT
+
+    def head(self, tp, ip, te, ie, mask) -> torch.Tensor:  # the raw last-layer output
+        raise NotImplementedError
+
+    def parts(self, tp, ip, te, ie, mask) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        z = self.head(tp, ip, te, ie, mask)
+        if self.joint:
+            pairs = pair_log_probs(z, mask)
+            return pair_fused_log_probs(pairs), pairs, None
+        if not self.factored:
+            return z, None, None
+        zt, zi, zr = z[:, :N_SENT], z[:, N_SENT:2 * N_SENT], z[:, 2 * N_SENT:]
+        fused = rule_log_probs(zt, zi, mask)
+        return (fused + zr if self.residual else fused), zt, zi
 
     def forward(self, tp, ip, te, ie, mask):
+        return self.parts(tp, ip, te, ie, mask)[0]
+
+
+class StackedNet(_Factored):
+    """MLP over ``[p_text, p_image, mask]`` (missing modality: zeros and mask 0)."""
+
+    def __init__(self, hidden: int = 32, dropout: float = 0.1, factored: bool = False, residual: bool = False,
+                 joint: bool = False) -> None:
+        super().__init__()
+        self.factored, self.residual, self.joint = factored, residual, joint
+        self.mlp = nn.Sequential(nn.Linear(2 * N_SENT + 2, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, self.outputs()))
+
+    def head(self, tp, ip, te, ie, mask):
         m = mask.to(tp.dtype)
         return self.mlp(torch.cat([tp * m[:, :1], ip * m[:, 1:], m], dim=1))
 
 
-class ConcatNet(nn.Module):
+class ConcatNet(_Factored):
     """MLP over standardised ``[e_text, e_image, mask]`` (missing modality: zeros and mask 0); with ``probs`` also
     over each modality's (calibrated) sentiment probabilities, so it can weigh the text head's evidence."""
 
-    def __init__(self, hidden: int = 128, dropout: float = 0.5, probs: bool = False) -> None:
+    def __init__(self, hidden: int = 128, dropout: float = 0.5, probs: bool = False, factored: bool = False,
+                 residual: bool = False, joint: bool = False) -> None:
         super().__init__()
-        self.probs = probs
+        self.probs, self.factored, self.residual, self.joint = probs, factored, residual, joint
         self.norm_t, self.norm_i = _Standardize(TEXT_DIM), _Standardize(IMAGE_DIM)
         extra = 2 * N_SENT if probs else 0
         self.mlp = nn.Sequential(nn.Dropout(0.2), nn.Linear(TEXT_DIM + IMAGE_DIM + 2 + extra, hidden), nn.ReLU(),
-                                 nn.Dropout(dropout), nn.Linear(hidden, N_SENT))
+                                 nn.Dropout(dropout), nn.Linear(hidden, self.outputs()))
 
-    def forward(self, tp, ip, te, ie, mask):
+    def head(self, tp, ip, te, ie, mask):
         m = mask.to(te.dtype)
         parts = [self.norm_t(te) * m[:, :1], self.norm_i(ie) * m[:, 1:], m]
         if self.probs:  # centred so that a missing modality (zeros) and a flat distribution both read as ~0
@@ -101,11 +176,13 @@ class ConcatNet(nn.Module):
         return self.mlp(torch.cat(parts, dim=1))
 
 
-class AttentionNet(nn.Module):
+class AttentionNet(_Factored):
     """Transformer encoder over ``[CLS, text, image]`` tokens; absent modalities are key-padding-masked."""
 
-    def __init__(self, d: int = 64, layers: int = 1, heads: int = 4, dropout: float = 0.2) -> None:
+    def __init__(self, d: int = 64, layers: int = 1, heads: int = 4, dropout: float = 0.2, factored: bool = False,
+                 residual: bool = False, joint: bool = False) -> None:
         super().__init__()
+        self.factored, self.residual, self.joint = factored, residual, joint
         self.norm_t, self.norm_i = _Standardize(TEXT_DIM), _Standardize(IMAGE_DIM)
         self.proj_t = nn.Sequential(nn.Dropout(0.2), nn.Linear(TEXT_DIM + N_SENT, d))
         self.proj_i = nn.Sequential(nn.Dropout(0.2), nn.Linear(IMAGE_DIM + N_SENT, d))
@@ -115,9 +192,9 @@ class AttentionNet(nn.Module):
         nn.init.normal_(self.type_emb, std=0.02)
         layer = nn.TransformerEncoderLayer(d, heads, dim_feedforward=2 * d, dropout=dropout, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.out = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, N_SENT))
+        self.out = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, self.outputs()))
 
-    def forward(self, tp, ip, te, ie, mask):
+    def head(self, tp, ip, te, ie, mask):
         n = te.shape[0]
         tok_t = self.proj_t(torch.cat([self.norm_t(te), tp], 1)) + self.type_emb[1]
         tok_i = self.proj_i(torch.cat([self.norm_i(ie), ip], 1)) + self.type_emb[2]

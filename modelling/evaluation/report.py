@@ -252,6 +252,8 @@ def markdown(result: dict[str, Any], images: dict[str, str]) -> str:
     if "model_version" in result:
         lines += [f"Model pack: `{result['model_version']}`" + (f"; fusion `{result['strategy']}`"
                                                                   if "strategy" in result else ""), ""]
+    if result.get("command"):
+        lines += [f"Command: `{result['command']}`", ""]
     lines += [f"n = {result['n']}", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {result[k]:.4f} |" for k in ("accuracy", "macro_f1", "weighted_f1")]
     lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]

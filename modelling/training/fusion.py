@@ -25,6 +25,7 @@ from serving.fusion import (
     NETWORK_STRATEGIES,
     STRATEGIES,
     Averaged,
+    FusionModel,
     build_network,
     late_probs,
     run_network,
@@ -37,12 +38,20 @@ ARCH: dict[str, dict[str, Any]] = {
     "concat": {"hidden": 128, "dropout": 0.5, "probs": True},
     "attention": {"d": 64, "layers": 1, "heads": 4, "dropout": 0.2},
 }
+# ``--structure rule``: MVSA's labelling rule as the output structure, per strategy the variant best on val
+# weighted-F1 (MODEL_CARD.md): ``factored`` (text- and image-label outputs fused by the rule) or ``joint`` (the
+# (text_label, image_label) pair, fused by the rule); ``stacked`` kept plain (its plain net was best on val).
+STRUCTURES: dict[str, dict[str, dict[str, Any]]] = {
+    "plain": {},
+    "rule": {"concat": {"factored": True}, "attention": {"joint": True}},
+}
 TRAIN: dict[str, dict[str, Any]] = {
     "stacked": {"epochs": 150, "lr": 3e-3, "weight_decay": 1e-4, "batch": 128},
     "concat": {"epochs": 60, "lr": 1e-3, "weight_decay": 1e-2, "batch": 64},
     "attention": {"epochs": 60, "lr": 1e-3, "weight_decay": 1e-2, "batch": 64},
 }
 MEMBERS = 3  # seeds per network strategy, averaged
+AUX_WEIGHT = 0.5  # factored nets: weight of the text_label / image_label cross-entropies
 MODALITY_DROPOUT = 0.15  # per item and epoch: drop text or image (never both) so the nets learn the mask
 IMAGE_HEAD = "vision_sentiment.safetensors"  # the pack's image-sentiment head (trained on MVSA train image_label)
 LATE_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
@@ -50,6 +59,8 @@ LATE_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
 # modelling.training.augment). Chosen on val (MODEL_CARD.md).
 AUG_UNINFORMATIVE = 0.5
 AUG_MISMATCHED = 0.5
+AUG_CONFLICTS = "drop"  # a positive/negative mismatched pair: dropped, or ("text") target the caption's label
+IGNORE = -100
 
 
 # --------------------------------------------------------------------------------------------------
@@ -209,20 +220,49 @@ def _tensors(feats: dict[str, Any]) -> list[torch.Tensor]:
     return [torch.from_numpy(np.ascontiguousarray(feats[k])) for k in ("tp", "ip", "te", "ie", "mask")]
 
 
+def _loss(net: torch.nn.Module, args: list[torch.Tensor], y: torch.Tensor, y_text: torch.Tensor,
+          y_image: torch.Tensor, aux: float) -> torch.Tensor:
+    """Cross-entropy of the fused output on ``y``; a factored net adds ``aux`` × the cross-entropies of its text and
+    image outputs on ``text_label`` / ``image_label`` (over the items where that modality is present); a joint net
+    adds ``aux`` × the negative log-likelihood of the (text_label, image_label) pair (items with both)."""
+    fused, zt, zi = net.parts(*args)
+    loss = torch.nn.functional.cross_entropy(fused, y)
+    mask = args[-1]
+    if getattr(net, "joint", False) and aux > 0:  # zt: log P(text_label, image_label) of the 9 pairs
+        both = (mask[:, 0] > 0) & (mask[:, 1] > 0)
+        if both.any():
+            pair = torch.where(y_image >= 0, N_SENT * y_text + y_image, torch.full_like(y_image, IGNORE))
+            if (pair[both] >= 0).any():
+                loss = loss + aux * torch.nn.functional.nll_loss(zt[both], pair[both])
+        return loss
+    if zt is None or zi is None or aux <= 0:
+        return loss
+    for z, target, col in ((zt, y_text, 0), (zi, y_image, 1)):
+        present = (mask[:, col] > 0) & (target >= 0)
+        if present.any():
+            loss = loss + aux * torch.nn.functional.cross_entropy(z[present], target[present])
+    return loss
+
+
 def train_network(strategy: str, train: dict[str, Any], val: dict[str, Any], *, seed: int,
-                  progress: bool = False, augmenter: Any = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+                  progress: bool = False, augmenter: Any = None, arch: dict[str, Any] | None = None,
+                  aux: float = AUX_WEIGHT) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train one network on train (modality dropout; plus, per epoch, ``augmenter.sample`` rows:
-    ``modelling.training.augment``), keep the epoch that is best on val."""
+    ``modelling.training.augment``), keep the epoch that is best on val. A factored net (``arch["factored"]``) is
+    also trained on ``text_label``/``image_label`` (weight ``aux``), and a row whose image (text) is dropped gets
+    the text (image) label as its fused target, as a one-modality post is served."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     hp = TRAIN[strategy]
-    net = build_network(strategy, ARCH[strategy])
+    arch = ARCH[strategy] if arch is None else arch
+    net = build_network(strategy, arch)
+    factored = bool(arch.get("factored") or arch.get("joint"))
     tp, ip, te, ie, mask = _tensors(train)
     for norm, x, col in (("norm_t", te, 0), ("norm_i", ie, 1)):
         if hasattr(net, norm):
             present = mask[:, col] > 0
             getattr(net, norm).fit(x[present] if present.any() else x)
-    y = torch.from_numpy(train["y"])
+    y, y_text, y_image = (torch.from_numpy(train[k]) for k in ("y", "y_text", "y_image"))
     opt = torch.optim.AdamW(net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     both_val = val["mask"].sum(1) == 2
     best: tuple[tuple[float, float], dict[str, Any], int, dict[str, float]] | None = None
@@ -238,19 +278,23 @@ def train_network(strategy: str, train: dict[str, Any], val: dict[str, Any], *, 
         which = rng.integers(0, 2, len(y))
         m = mask.clone()
         full = (m.sum(1) == 2).numpy()
+        e_y = y.clone()
         for k in np.flatnonzero(drop & full):
             m[k, which[k]] = 0.0
-        e_tp, e_ip, e_te, e_ie, e_m, e_y = tp, ip, te, ie, m, y
+            if factored:  # served as a one-modality post: the remaining modality's own label
+                e_y[k] = y_image[k] if which[k] == 0 else y_text[k]
+        e_tp, e_ip, e_te, e_ie, e_m, e_yt, e_yi = tp, ip, te, ie, m, y_text, y_image
         if augmenter is not None:
             extra = augmenter.sample(rng)
             e_tp, e_ip, e_te, e_ie, e_m = (torch.cat([a, torch.from_numpy(extra[k])])
                                            for a, k in ((tp, "tp"), (ip, "ip"), (te, "te"), (ie, "ie"), (m, "mask")))
-            e_y = torch.cat([y, torch.from_numpy(extra["y"])])
+            e_y, e_yt, e_yi = (torch.cat([a, torch.from_numpy(extra[k])])
+                               for a, k in ((e_y, "y"), (y_text, "y_text"), (y_image, "y_image")))
             order = rng.permutation(len(e_y))
         for s in range(0, len(e_y), hp["batch"]):
             idx = torch.from_numpy(order[s : s + hp["batch"]])
-            loss = torch.nn.functional.cross_entropy(net(e_tp[idx], e_ip[idx], e_te[idx], e_ie[idx], e_m[idx]),
-                                                     e_y[idx])
+            loss = _loss(net, [e_tp[idx], e_ip[idx], e_te[idx], e_ie[idx], e_m[idx]], e_y[idx], e_yt[idx],
+                         e_yi[idx], aux)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -261,7 +305,7 @@ def train_network(strategy: str, train: dict[str, Any], val: dict[str, Any], *, 
             best = (_key(s_val), copy.deepcopy(net.state_dict()), epoch + 1, s_val)
     assert best is not None
     net.load_state_dict(best[1])
-    return net.eval(), {"arch": ARCH[strategy], "train": {**hp, "best_epoch": best[2]}, "val": best[3]}
+    return net.eval(), {"arch": arch, "train": {**hp, "best_epoch": best[2]}, "val": best[3]}
 
 
 def prepare_out_dir(out_dir: Path, source: Path) -> None:
@@ -339,7 +383,6 @@ def _val_choice(config: dict[str, Any], networks: dict[str, torch.nn.Module], va
     accuracy, label mix of the blank-image and unrelated-photo rows); else overall. Returns (strategy, val
     robustness per strategy)."""
     from modelling.robustness import evaluate_robustness
-    from serving.fusion import FusionModel
 
     model = FusionModel(config, networks, strategy="late")
     rob = evaluate_robustness(val, model, vision_model, tuple(STRATEGIES))["by_strategy"]
@@ -348,10 +391,29 @@ def _val_choice(config: dict[str, Any], networks: dict[str, torch.nn.Module], va
     return max(ok or STRATEGIES, key=lambda s: _key(config[s]["val"])), rob
 
 
+def uncertain_flag(probs: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """The ``uncertain`` threshold chosen on val fused probabilities of the default strategy (``fusion.json`` →
+    ``flags``; ``DEFAULT_UNCERTAIN_BELOW`` in ``moodstream/config.py`` must carry the same value)."""
+    from moodstream.config import DEFAULT_CONFLICT_MIN_CONFIDENCE
+    from serving.flags import MAX_FLAGGED_SHARE, MIN_ERROR_RATIO, choose_uncertain_threshold, error_rates
+
+    t = choose_uncertain_threshold(probs, y)
+    r = error_rates(probs, y, t)
+    return {"uncertain_below": t, "conflict_min_confidence": DEFAULT_CONFLICT_MIN_CONFIDENCE,
+            "rule": "serving.flags.choose_uncertain_threshold on MVSA val fused probabilities "
+                    f"of the default strategy: largest threshold flagging <= {MAX_FLAGGED_SHARE:.0%} of posts whose "
+                    f"flagged posts are wrong >= {MIN_ERROR_RATIO:g}x as often as the rest",
+            "val": {k: r[k] for k in ("n_flagged", "n", "error_rate_flagged", "error_rate_rest")}}
+
+
 def train_fusion(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, limit: int | None = None,
                  progress: bool = True, uninformative: float = AUG_UNINFORMATIVE,
-                 mismatched: float = AUG_MISMATCHED) -> dict[str, Any]:
+                 mismatched: float = AUG_MISMATCHED, conflicts: str = AUG_CONFLICTS,
+                 structure: str = "plain") -> dict[str, Any]:
     """Train every strategy on MVSA train, tune on val, write ``fusion*`` files and the manifest into ``out_dir``.
+
+    ``structure``: ``STRUCTURES`` key (``plain`` fused logits, or ``rule``: MVSA's labelling rule as the output
+    structure); ``conflicts``: what a positive/negative mismatched augmentation pair becomes (``drop`` / ``text``).
 
     The text/vision models used for features come from ``out_dir`` when it already is a pack with them, else from
     the packaged pack (whose files are then copied in, so ``out_dir`` is a complete pack). Returns the config.
@@ -360,6 +422,8 @@ def train_fusion(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, li
 
     from serving.pack import DEFAULT_PACK_DIR, write_manifest
 
+    if structure not in STRUCTURES:
+        raise ValueError(f"unknown structure {structure!r}; one of {', '.join(STRUCTURES)}")
     torch.set_num_threads(1)  # the nets are tiny; on a shared 2-core box 2 threads were 12× slower per step
     out_dir = Path(out_dir)
     has_models = out_dir.is_dir() and (out_dir / "manifest.json").is_file() and any(
@@ -385,30 +449,34 @@ def train_fusion(data_dir: str | Path, out_dir: str | Path, *, seed: int = 0, li
         from modelling.training.augment import Augmenter, training_images
 
         augmenter = Augmenter(train, training_images(models.vision), uninformative=uninformative,
-                              mismatched=mismatched)
+                              mismatched=mismatched, conflicts=conflicts)
     w_text, late_val = tune_late(val)
     both_val = np.flatnonzero(val["mask"].sum(1) == 2)
     config: dict[str, Any] = {"late": {"w_text": w_text, "val": late_val}, "seed": seed,
                               "single_modality": "fallback", "modality_dropout": MODALITY_DROPOUT,
+                              "structure": structure,
                               "augmentation": augmenter.config() if augmenter is not None else None,
                               "train_image_probs": f"out-of-fold ({OOF_FOLDS} folds)" if oof else "pack image head",
                               "trained_on": {"train": len(train["y"]), "val": len(val["y"]), "limit": limit}}
     config["late"]["temperature"] = fit_temperature(late_probs(val["tp"], val["ip"], val["mask"], w_text)[both_val],
                                                     val["y"][both_val])
     networks: dict[str, torch.nn.Module] = {}
+    arch = {s: {**ARCH[s], **STRUCTURES[structure].get(s, {})} for s in NETWORK_STRATEGIES}
     for strategy in NETWORK_STRATEGIES:
-        fits = [train_network(strategy, train, val, seed=seed + 1000 * k, progress=progress, augmenter=augmenter)
-                for k in range(MEMBERS)]
+        fits = [train_network(strategy, train, val, seed=seed + 1000 * k, progress=progress, augmenter=augmenter,
+                              arch=arch[strategy]) for k in range(MEMBERS)]
         net = Averaged([f[0] for f in fits]).eval()
         networks[strategy] = net
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out_dir / weights_file(strategy)))
         p_val = run_network(net, val, both_val)
-        config[strategy] = {"arch": ARCH[strategy], "members": MEMBERS,
-                            "train": {**TRAIN[strategy], "best_epochs": [f[1]["train"]["best_epoch"] for f in fits]},
+        config[strategy] = {"arch": arch[strategy], "members": MEMBERS,
+                            "train": {**TRAIN[strategy], "aux_weight": AUX_WEIGHT,
+                                      "best_epochs": [f[1]["train"]["best_epoch"] for f in fits]},
                             "member_val": [f[1]["val"] for f in fits],
                             "val": scores(val["y"][both_val], p_val.argmax(1)),
                             "temperature": fit_temperature(p_val, val["y"][both_val])}
     config["default"], rob = _val_choice(config, networks, val, models.vision)
+    config["flags"] = uncertain_flag(FusionModel(config, networks).sentiment(val), val["y"])
     for s in STRATEGIES:
         config[s]["val_robustness"] = {k: {m: v[m] for m in ("accuracy", "balanced_accuracy", "flip_rate")
                                            if m in v} for k, v in rob[s]["rows"].items()}

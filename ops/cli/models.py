@@ -53,7 +53,8 @@ def _start_pack(out: Path) -> None:
             shutil.copy2(p, out / p.name)
 
 
-def train(what: str, data: Path, out: Path, seed: int, limit: int | None, mode: str, quiet: bool) -> None:
+def train(what: str, data: Path, out: Path, seed: int, limit: int | None, mode: str, quiet: bool,
+          structure: str = "plain", conflicts: str = "drop") -> None:
     """Train one part of the pack into ``out`` (text and vision through their own modules)."""
     from serving.pack import write_manifest
 
@@ -72,7 +73,8 @@ def train(what: str, data: Path, out: Path, seed: int, limit: int | None, mode: 
     else:
         from modelling.training.fusion import train_fusion
 
-        config = train_fusion(data, out, seed=seed, limit=limit, progress=not quiet)
+        config = train_fusion(data, out, seed=seed, limit=limit, progress=not quiet, structure=structure,
+                              conflicts=conflicts)
         write_manifest(out, fusion={"command": command})
         for s in ("late", "stacked", "concat", "attention"):
             v = config[s]["val"]
@@ -106,17 +108,23 @@ def register(app: typer.Typer) -> None:
         limit: int | None = typer.Option(None, "--limit", help="use only the first N rows of each split"),
         mode: str = typer.Option("frozen", "--mode", help="text only: frozen | lora"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+        structure: str = typer.Option("plain", "--structure", help="fusion only: plain | rule (MVSA's labelling "
+                                      "rule as the nets' output structure, trained on label, text_label, image_label)"),
+        conflicts: str = typer.Option("drop", "--conflicts", help="fusion only: a positive/negative mismatched "
+                                      "augmentation pair is dropped (drop) or targets the caption's label (text)"),
     ) -> None:
         """Train the text heads, the vision heads or the fusion strategies into a pack directory (seeded)."""
         if what not in PARTS:
             fail(f"unknown part {what!r}; choose one of: {', '.join(PARTS)}")
+        if structure not in ("plain", "rule") or conflicts not in ("drop", "text"):
+            fail("--structure is plain or rule; --conflicts is drop or text")
         data = _data(data)
         if not data.is_dir():
             fail(f"data folder {data} does not exist")
         _threads()
         stages = Stages(console)
         with stages.step(f"train {what}", f"data {data} → pack {out}"):
-            train(what, data, out, seed, limit, mode, quiet)
+            train(what, data, out, seed, limit, mode, quiet, structure, conflicts)
 
     @app.command("eval")
     def eval_cmd(
@@ -154,6 +162,7 @@ def register(app: typer.Typer) -> None:
                 results[rt] = evaluate(dataset, data, split, pack_dir=model_dir, progress=not quiet, runtime=rt,
                                        onnx_cache=settings.onnx_cache_dir)
         result = results.get(settings.runtime, next(iter(results.values())))
+        result["command"] = "moodstream " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         if len(results) == 2:
             _compare_runtimes(dataset, split, results, report)
         if json_out is not None or report is not None:

@@ -48,3 +48,14 @@ def test_flag_stats_reports_both_flags() -> None:
                    np.ones((3, 2)), 0.6, 0.7)
     assert s["uncertain"]["n_flagged"] == 1 and s["uncertain"]["error_rate_flagged"] == 1.0
     assert s["conflict"]["n_flagged"] == 2 and s["conflict"]["accuracy_flagged"] == 1.0
+
+
+def test_default_uncertain_threshold_is_the_one_chosen_on_val_for_the_packaged_fusion() -> None:
+    import json
+
+    from moodstream.config import DEFAULT_UNCERTAIN_BELOW
+    from serving.fusion import CONFIG_FILE
+    from serving.pack import DEFAULT_PACK_DIR
+
+    flags = json.loads((DEFAULT_PACK_DIR / CONFIG_FILE).read_text(encoding="utf-8"))["flags"]
+    assert flags["uncertain_below"] == DEFAULT_UNCERTAIN_BELOW

@@ -11,7 +11,18 @@ import torch
 
 from moodstream.labels import EMOTION_INDEX, SENTIMENT_INDEX
 from moodstream.types import ModalityResult
-from serving.fusion import STRATEGIES, ConcatNet, FusionModel, emotion_rule, stack_inputs
+from serving.fusion import (
+    STRATEGIES,
+    AttentionNet,
+    ConcatNet,
+    FusionModel,
+    StackedNet,
+    emotion_rule,
+    pair_fused_log_probs,
+    pair_log_probs,
+    rule_log_probs,
+    stack_inputs,
+)
 
 
 def astronaut_jpeg() -> bytes:
@@ -120,3 +131,45 @@ def test_fusion_temperature_from_config_applies_to_two_modality_posts() -> None:
     # a text-only post keeps the text head's own (calibrated) output
     only = stack_inputs(texts[:1], [None])
     assert np.allclose(hot.sentiment(only), texts[0].sentiment)
+
+
+def test_rule_log_probs_follows_mvsa_rule() -> None:
+    big = 20.0
+    logits = {k: torch.full((1, 3), -big).index_fill(1, torch.tensor([k]), big) for k in (0, 1, 2)}
+    both = torch.ones(1, 2)
+    cases = {(0, 0): 0, (1, 2): 2, (2, 1): 2, (0, 1): 0, (1, 0): 0, (1, 1): 1}  # (text, image) → fused
+    for (t, i), fused in cases.items():
+        p = rule_log_probs(logits[t], logits[i], both).exp()
+        assert torch.isclose(p.sum(), torch.tensor(1.0)) and int(p.argmax()) == fused
+    # a missing image counts as neutral: the fused distribution is the text one
+    zt = torch.tensor([[0.3, -1.0, 1.2]])
+    p = rule_log_probs(zt, torch.zeros(1, 3), torch.tensor([[1.0, 0.0]])).exp()
+    assert torch.allclose(p, torch.softmax(zt, 1), atol=1e-6)
+
+
+@pytest.mark.parametrize("net_cls", [StackedNet, ConcatNet, AttentionNet])
+def test_factored_nets_output_fused_text_and_image_logits(net_cls) -> None:
+    n = 5
+    args = [torch.rand(n, 3), torch.rand(n, 3), torch.randn(n, 384), torch.randn(n, 1280), torch.ones(n, 2)]
+    net = net_cls(factored=True, residual=True).eval()
+    fused, zt, zi = net.parts(*args)
+    assert fused.shape == zt.shape == zi.shape == (n, 3)
+    assert torch.allclose(net(*args), fused)
+    plain = net_cls().eval()
+    assert plain(*args).shape == (n, 3) and plain.parts(*args)[1] is None
+    joint = net_cls(joint=True).eval()
+    fused, pairs, none = joint.parts(*args)
+    assert none is None and pairs.shape == (n, 9)
+    assert torch.allclose(fused.exp().sum(1), torch.ones(n), atol=1e-5)
+
+
+def test_pair_log_probs_drop_conflicts_and_fuse_by_the_rule() -> None:
+    z = torch.zeros(2, 9)
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    p = pair_log_probs(z, mask).exp().view(2, 3, 3)
+    assert p[0, 0, 2] == 0 and p[0, 2, 0] == 0 and torch.isclose(p[0].sum(), torch.tensor(1.0))
+    assert torch.allclose(p[0][p[0] > 0], torch.full((7,), 1 / 7))
+    assert torch.allclose(p[1, :, 1], torch.full((3,), 1 / 3))  # image absent: its label is neutral
+    fused = pair_fused_log_probs(pair_log_probs(z, mask)).exp()
+    assert torch.allclose(fused[0], torch.tensor([3 / 7, 1 / 7, 3 / 7]))
+    assert torch.allclose(fused[1], torch.full((3,), 1 / 3))

@@ -23,3 +23,13 @@ def test_train_fusion_on_a_slice_writes_a_loadable_pack(data_dir: Path, tmp_path
     assert json.loads((out / "fusion.json").read_text())["late"]["w_text"] == config["late"]["w_text"]
     model = FusionModel.load(out)
     assert model.strategies == STRATEGIES
+
+
+def test_train_fusion_with_the_rule_structure_and_caption_conflicts(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pack"
+    config = train_fusion(data_dir, out, seed=0, limit=32, progress=False, structure="rule", conflicts="text")
+    assert config["structure"] == "rule" and config["augmentation"]["conflicts"] == "text"
+    assert config["concat"]["arch"]["factored"] and config["attention"]["arch"]["joint"]
+    assert 0.4 <= config["flags"]["uncertain_below"] <= 0.95
+    model = FusionModel.load(out)
+    assert model.networks["concat"].members[0].factored and model.networks["attention"].members[0].joint
