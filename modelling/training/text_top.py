@@ -42,7 +42,7 @@ from moodstream import labels
 from serving.heads import Head, load_head, save_head
 from serving.text_features import extra_features
 from serving.text_model import EMOTION_HEAD, META, SENTIMENT_HEAD
-from serving.top_layers import encoder_layers, save_top_layers
+from serving.top_layers import apply_top_layers, encoder_layers, save_top_layers
 
 TWEETEVAL_EMOTION_CLASSES = [labels.EMOTION_INDEX[c] for c in ("anger", "joy", "sadness")]
 DEFAULTS: dict[str, Any] = {"epochs": 4, "lr": 5e-5, "head_lr": 1e-3, "weight_decay": 0.01, "batch": 32,
@@ -259,6 +259,7 @@ def train(cfg: dict[str, Any], train_parts: dict[str, Part], val: dict[str, Part
     seed_everything(seed)
     enc = TextEncoder.load(None)
     enc.model.float()
+    apply_top_layers(enc, pack)  # a pack that already has fine-tuned top layers: continue from them
     sent_head, _ = load_head(pack / SENTIMENT_HEAD)
     emo_head, _ = load_head(pack / EMOTION_HEAD)
     model = TopTuner(enc.model, sent_head, emo_head, cfg["n_top"]).to(dev)
@@ -341,6 +342,15 @@ def train(cfg: dict[str, Any], train_parts: dict[str, Part], val: dict[str, Part
     return result
 
 
+def baseline(pack: Path, parts: dict[str, Part], device: str = "cpu") -> dict[str, float]:
+    """Scores of the pack as it is (its top layer, heads and offsets) on cached ``parts``: the reference."""
+    model = _restore(None, pack, {"n_top": 6 - parts["sent"].cache.meta["layer"]}, device)
+    x = features(model, parts, torch.device(device))
+    bias = {t: head.bias_adjust.cpu().numpy().copy() for t, head in (("sentiment", model.sentiment),
+                                                                     ("emotion", model.emotion))}
+    return evaluate(model, parts, torch.device(device), bias, x)
+
+
 def write_pack(model: TopTuner, result: dict[str, Any], pack: Path, command: str) -> None:
     """Put the trained layers and heads (with the val offsets) into the pack directory ``pack`` (a copy)."""
     from serving.pack import MANIFEST, write_manifest
@@ -394,6 +404,8 @@ def main(argv: list[str] | None = None) -> None:
     tr = {k: load_part(a.cache, a.data, d, f"train@{subset[d]}" if d in subset else "train") for k, d in SPLITS.items()}
     val = {k: load_part(a.cache, a.data, d, "val") for k, d in SPLITS.items()}
     test = {k: load_part(a.cache, a.data, d, "test") for k, d in SPLITS.items()} if a.test else None
+    ref = {"val": baseline(a.pack, val, a.device), **({"test": baseline(a.pack, test, a.device)} if test else {})}
+    print(json.dumps({"pack as is": ref}), flush=True)
     runs = []
     for i, over in enumerate(a.grid):
         cfg = {**DEFAULTS, "n_top": 6 - tr["sent"].cache.meta["layer"], **over}
@@ -408,24 +420,28 @@ def main(argv: list[str] | None = None) -> None:
         runs.append(r)
         print(json.dumps({k: v for k, v in r.items() if k != "history"}), flush=True)
         k = max(range(len(runs)), key=lambda j: runs[j]["val_offsets"]["score"])
-        _record(a.out, cmd, a, k, runs)
+        _record(a.out, cmd, a, k, runs, ref)
     if a.write_pack:
         write_pack(_restore(a.out / f"run{k}", a.pack, runs[k]["config"], "cpu"), runs[k], a.write_pack, cmd)
 
 
-def _record(out: Path, cmd: str, a: argparse.Namespace, k: int, runs: list[dict[str, Any]]) -> None:
+def _record(out: Path, cmd: str, a: argparse.Namespace, k: int, runs: list[dict[str, Any]],
+            ref: dict[str, Any]) -> None:
     record = {"command": cmd, "seed": a.seed, "device": a.device, "rule": "epoch by val score, run by val score after "
               "offsets (score = mean of TweetEval sentiment macro-F1, MVSA text accuracy, GoEmotions macro-F1)",
-              "chosen": k, "runs": runs}
+              "pack_as_is": ref, "chosen": k, "runs": runs}
     (out / "record.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
-def _restore(run_dir: Path, pack: Path, cfg: dict[str, Any], device: str) -> TopTuner:
+def _restore(run_dir: Path | None, pack: Path, cfg: dict[str, Any], device: str) -> TopTuner:
+    """The pack's top layer(s) and heads, with a run's trained weights (``run_dir/best.pt``) when given."""
     from serving.encoders import TextEncoder
 
     enc = TextEncoder.load(None)
+    apply_top_layers(enc, pack)
     model = TopTuner(enc.model, load_head(pack / SENTIMENT_HEAD)[0], load_head(pack / EMOTION_HEAD)[0], cfg["n_top"])
-    model.load_state_dict(torch.load(run_dir / "best.pt", weights_only=False)["model"])
+    if run_dir is not None:
+        model.load_state_dict(torch.load(run_dir / "best.pt", weights_only=False)["model"])
     return model.to(device).eval()
 
 

@@ -65,3 +65,19 @@ def test_text_model_loads_a_pack_with_top_layers(encoder: TextEncoder, tmp_path:
     assert not np.allclose(model.embed(TEXTS), ref.embed(TEXTS), atol=1e-3)
     by_path = TextModel.load(pack, encoder=str(encoder.name))  # another encoder (by path): no swap
     assert "+top" not in by_path.encoder.name
+
+
+def test_onnx_export_carries_the_fine_tuned_layer(encoder: TextEncoder, tmp_path: Path) -> None:
+    """The ONNX graph is exported from the encoder as loaded: with the pack's top layer swapped in."""
+    from serving.pack import write_manifest
+
+    pack = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK_DIR, pack)
+    save_top_layers({5: _perturbed(encoder)}, pack)
+    write_manifest(pack)
+    torch_model = TextModel.load(pack)
+    onnx_model = TextModel.load(pack, runtime="onnx", onnx_cache=tmp_path / "onnx")
+    a, b = torch_model.embed(TEXTS), onnx_model.embed(TEXTS)
+    assert np.all((a * b).sum(1) > 0.99)  # same (fine-tuned) encoder, up to int8
+    plain = TextModel.load(DEFAULT_PACK_DIR).embed(TEXTS)
+    assert np.all((a * plain).sum(1) < (a * b).sum(1))
