@@ -18,6 +18,7 @@ from serving.encoders import DEFAULT_MAX_TOKENS, DEFAULT_TEXT_ENCODER, EMBEDDING
 from serving.heads import Head, load_head
 from serving.onnx_runtime import effective_runtime
 from serving.text_features import extra_features, feature_dim
+from serving.top_layers import apply_top_layers
 
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent / "pack"
 SENTIMENT_HEAD = "text_sentiment.safetensors"
@@ -81,12 +82,13 @@ class TextModel:
     def load(cls, pack_dir: Path | str | None = None, encoder: str | Path | None = None, device: str = "cpu",
              max_tokens: int = DEFAULT_MAX_TOKENS, runtime: str = "torch",
              onnx_cache: Path | str | None = None) -> TextModel:
-        """Load heads (and a LoRA adapter, if the pack has one) from ``pack_dir`` and the encoder.
+        """Load heads (and a LoRA adapter or fine-tuned top layers, if the pack has them) from ``pack_dir`` and the
+        encoder.
 
         ``pack_dir``: ``None`` → the committed ``serving/pack``. ``encoder``: a hub id or local directory; ``None``
-        → the pack's encoder (the packaged MiniLM). The LoRA adapter is applied only when the encoder is the one it
-        was trained on. ``runtime="onnx"``: the encoder, as loaded, is exported to (or found in) ``onnx_cache`` and
-        run on ONNX Runtime (``serving.onnx_models``).
+        → the pack's encoder (the packaged MiniLM). The LoRA adapter and top layers are applied only when the
+        encoder is the one they were trained on. ``runtime="onnx"``: the encoder, as loaded (top layers
+        included), is exported to (or found in) ``onnx_cache`` and run on ONNX Runtime (``serving.onnx_models``).
         """
         pack = Path(pack_dir or DEFAULT_PACK_DIR)
         meta_path = pack / META
@@ -96,6 +98,8 @@ class TextModel:
         enc = TextEncoder.load(name, max_tokens=max_tokens, device=device)
         if (pack / LORA_WEIGHTS).is_file() and str(name) == str(pack_encoder):
             apply_lora(enc, pack / LORA_CONFIG, pack / LORA_WEIGHTS)
+        if str(name) == str(pack_encoder):  # fine-tuned top layers (``text_top_layer_<i>``), when the pack has them
+            apply_top_layers(enc, pack)
         sent, sent_meta = load_head(pack / SENTIMENT_HEAD, enc.device)
         emo, emo_meta = load_head(pack / EMOTION_HEAD, enc.device)
         calibration = meta.get("calibration", {})  # per head: temperature fit on val (serving.calibration)
