@@ -22,8 +22,9 @@ def _keep_as_is(im: object, data: bytes, size: int) -> bool:
 def thumbnail(data: bytes, size: int = THUMB_PX, max_pixels: int = 40_000_000) -> bytes | None:
     """A JPEG thumbnail of ``data``, or None when it is not a decodable image (the models decide about it).
 
-    A small plain JPEG that ends with its end-of-image marker is returned unchanged (``_keep_as_is``); anything else is decoded at a
-    reduced scale where the format allows, shrunk and re-encoded, which also drops its metadata."""
+    A small plain JPEG that ends with its end-of-image marker is returned unchanged (``_keep_as_is``); anything
+    else is decoded at a reduced scale where the format allows, shrunk and re-encoded, which also drops its
+    metadata."""
     from PIL import Image
 
     try:
