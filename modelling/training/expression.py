@@ -1,11 +1,13 @@
 """Choose the served face-expression settings on FER-2013 val (PublicTest) and write the pack's ``expression.json``.
 
-For every member net (the mini-Xception; the FerCNN when its weights are in the pack) and every TTA view of
+For every member net (the mini-Xception; each FerCNN whose weights are in the pack) and every TTA view of
 ``serving.expression.TTA_VIEWS``, the view's probabilities on val and test are computed once through
 ``ExpressionNet`` itself (the served code path; cached under ``.cache/expression``). A setting is then only numpy:
 mean over its views, weighted sum over its members, then per-class logit offsets and a temperature. Chosen on val:
-each member's view set (``VIEW_SETS``, best val accuracy), the ensemble weight (0.05 grid), the offsets (coordinate
-ascent on val accuracy) and the temperature (val NLL, ``serving.calibration.fit_temperature``). Test is only reported.
+each member's view set (``VIEW_SETS``, best val accuracy), the ensemble weights (0.05 grid over the simplex; a
+member weighted 0 is left out), the offsets (coordinate ascent on val accuracy; kept only where 5-fold
+cross-validation within val shows a held-out gain) and the temperature (val NLL,
+``serving.calibration.fit_temperature``). Test is only reported.
 
 Run: ``python -m modelling.training.expression --data ../shared/data --pack serving/pack``.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 from pathlib import Path
@@ -104,6 +107,18 @@ def tune_offsets(probs: np.ndarray, y: np.ndarray, rounds: int = 3) -> np.ndarra
     return off
 
 
+def offsets_cv_gain(probs: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:
+    """Held-out accuracy gain of tuned offsets, by ``folds``-fold cross-validation within val: tune on the other
+    folds, score the held-out one with and without them (a gain ≤ 0: the offsets only fit val's noise)."""
+    parts = np.array_split(np.random.default_rng(seed).permutation(len(y)), folds)
+    gain = 0.0
+    for k, held in enumerate(parts):
+        fit = np.concatenate(parts[:k] + parts[k + 1:])
+        off = tune_offsets(probs[fit], y[fit])
+        gain += (accuracy(probs[held], y[held], off) - accuracy(probs[held], y[held])) * len(held)
+    return gain / len(y)
+
+
 def evaluate(probs: np.ndarray, y: np.ndarray, offsets: np.ndarray, temperature: float) -> dict[str, Any]:
     """Accuracy and calibration of a setting's final probabilities."""
     from modelling.metrics import classification_metrics
@@ -119,13 +134,15 @@ def evaluate(probs: np.ndarray, y: np.ndarray, offsets: np.ndarray, temperature:
 
 def _setting(members: list[dict[str, Any]], weights: list[float], probs_val: np.ndarray, yv: np.ndarray,
              tune: bool) -> dict[str, Any]:
-    offsets = tune_offsets(probs_val, yv) if tune else np.zeros(probs_val.shape[1])
+    gain = offsets_cv_gain(probs_val, yv) if tune else 0.0
+    offsets = tune_offsets(probs_val, yv) if gain > 0 else np.zeros(probs_val.shape[1])
     z = np.log(np.clip(probs_val, 1e-12, 1.0)) + offsets
     p = np.exp(z - z.max(1, keepdims=True))
     t = fit_temperature(p / p.sum(1, keepdims=True), yv)
     views = members[0]["views"]
     return {"members": [{**m, "weight": round(w, 4)} for m, w in zip(members, weights, strict=True)],
-            "views": views, "offsets": [round(float(o), 4) for o in offsets], "temperature": t}
+            "views": views, "offsets": [round(float(o), 4) for o in offsets], "temperature": t,
+            **({"offsets_cv_gain": round(gain, 4)} if tune else {})}
 
 
 def _mix(probs: list[dict[str, np.ndarray]], members: list[dict[str, Any]], weights: list[float]) -> np.ndarray:
@@ -135,21 +152,50 @@ def _mix(probs: list[dict[str, np.ndarray]], members: list[dict[str, Any]], weig
                for p, m, w in zip(probs, members, weights, strict=True))
 
 
+def weight_grid(k: int, step: float = 0.05) -> list[tuple[float, ...]]:
+    """All weight vectors of ``k`` members on the simplex with the given step (k = 2: (1, 0), (0.95, 0.05), …)."""
+    n = round(1 / step)
+    return [tuple(round(c * step, 4) for c in (*cut, n - sum(cut)))
+            for cut in itertools.product(range(n + 1), repeat=k - 1) if sum(cut) <= n]
+
+
+def best_weights(val: list[dict[str, np.ndarray]], members: list[dict[str, Any]], y: np.ndarray,
+                 top: int = 10) -> tuple[list[float], dict[str, float]]:
+    """The member weights best on val accuracy (ties → the most even weights) and the ``top`` scores (for the
+    record), keyed by the weights joined with ``/``."""
+    k = len(members)
+    accs = {w: accuracy(_mix(val, members, list(w)), y) for w in weight_grid(k) if any(w)}
+    best = max(accs, key=lambda w: (accs[w], -float(np.sum((np.asarray(w) - 1 / k) ** 2))))
+    ranked = sorted(accs, key=lambda w: -accs[w])[:top]
+    return list(best), {"/".join(f"{x:g}" for x in w): accs[w] for w in ranked}
+
+
+def _cnn_spec(pack: Path, file: str) -> dict[str, Any]:
+    """A FerCNN member: its input size from the weights' metadata, the central crop it was trained to see."""
+    from safetensors import safe_open
+
+    with safe_open(str(pack / file), framework="pt") as f:
+        size = json.loads((f.metadata() or {})["fer_cnn"])["config"]["size"]
+    return {**FER_CNN, "file": file, "size": int(size)}
+
+
 def choose(data_dir: str | Path, pack_dir: str | Path, *, limit: int | None = None,
-           cnn_view_sets: tuple[str, ...] = ("flip",), default: str | None = None) -> dict[str, Any]:
+           cnn_view_sets: tuple[str, ...] = ("flip",), default: str | None = None,
+           cnn_files: tuple[str, ...] = (FER_CNN["file"],)) -> dict[str, Any]:
     """Build the settings on val, score them on val and test, write ``expression.json``; returns it. The default
     setting is the best on val accuracy unless ``default`` names one (e.g. a cheaper one, for the cost per post).
 
     Per member, the view set best on val among its candidates (the mini-Xception: every ``VIEW_SETS`` entry; the
-    costlier FerCNN: ``cnn_view_sets``); then the ensemble weight, the offsets and the temperature, all on val."""
+    costlier FerCNNs, ``cnn_files`` found in the pack: ``cnn_view_sets``); then the ensemble weights, the offsets and
+    the temperature, all on val. ``fer_cnn`` is the first FerCNN alone; ``ensemble`` all members with their views,
+    ``ensemble_lite`` all members on the face and its mirror only."""
     pack = Path(pack_dir)
     xv, yv = read_fer("val", data_dir)
     xt, yt = read_fer("test", data_dir)
     if limit:
         xv, yv, xt, yt = xv[:limit], yv[:limit], xt[:limit], yt[:limit]
     candidates = [(MINI_XCEPTION, tuple(VIEW_SETS))]
-    if (pack / FER_CNN["file"]).is_file():
-        candidates.append((FER_CNN, cnn_view_sets))
+    candidates += [(_cnn_spec(pack, f), cnn_view_sets) for f in cnn_files if (pack / f).is_file()]
     log: dict[str, Any] = {"view_sets": {}}
     members, val, test = [], [], []
     for spec, sets in candidates:
@@ -172,22 +218,18 @@ def choose(data_dir: str | Path, pack_dir: str | Path, *, limit: int | None = No
     }
     used: dict[str, tuple[list[int], list[dict[str, Any]]]] = {"mini_xception": ([0], [mx_flip]),
                                                                "mini_xception_tta": ([0], members[:1])}
-    if len(members) == 2:
-        grid = np.round(np.arange(0.0, 1.0001, 0.05), 2)
-        accs = {float(w): accuracy(_mix(val, members, [1 - w, w]), yv) for w in grid}
-        log["cnn_weight_val_accuracy"] = accs
-        w = max(accs, key=lambda k: (accs[k], -abs(k - 0.5)))
-        settings["fer_cnn"] = _setting(members[1:], [1.0], _mix(val[1:], members[1:], [1.0]), yv, tune=True)
-        settings["ensemble"] = _setting(members, [1 - w, w], _mix(val, members, [1 - w, w]), yv, tune=True)
-        used["fer_cnn"] = ([1], members[1:])
-        used["ensemble"] = ([0, 1], members)
+    if len(members) >= 2:
+        settings["fer_cnn"] = _setting(members[1:2], [1.0], _mix(val[1:2], members[1:2], [1.0]), yv, tune=True)
+        used["fer_cnn"] = ([1], members[1:2])
         # The cheap ensemble: each member on the face and its mirror only (the per-face cost of the views adds up).
-        lite = [mx_flip, {**FER_CNN, "views": list(VIEW_SETS["flip"])}]
-        accs = {float(w): accuracy(_mix(val, lite, [1 - w, w]), yv) for w in grid}
-        log["lite_cnn_weight_val_accuracy"] = accs
-        w = max(accs, key=lambda k: (accs[k], -abs(k - 0.5)))
-        settings["ensemble_lite"] = _setting(lite, [1 - w, w], _mix(val, lite, [1 - w, w]), yv, tune=True)
-        used["ensemble_lite"] = ([0, 1], lite)
+        lite = [{**m, "views": list(VIEW_SETS["flip"])} for m in members]
+        for name, ms, key in (("ensemble", members, "ensemble_weights"), ("ensemble_lite", lite,
+                                                                          "lite_weights")):
+            weights, log[key] = best_weights(val, ms, yv)
+            idx = [i for i, w in enumerate(weights) if w > 0]  # a member weighted 0 would only cost time
+            ms, weights = [ms[i] for i in idx], [weights[i] for i in idx]
+            settings[name] = _setting(ms, weights, _mix([val[i] for i in idx], ms, weights), yv, tune=True)
+            used[name] = (idx, ms)
     for name, s in settings.items():
         idx, ms = used[name]
         weights = [m["weight"] for m in s["members"]]
@@ -200,11 +242,14 @@ def choose(data_dir: str | Path, pack_dir: str | Path, *, limit: int | None = No
         default = best
     elif default not in settings:
         raise ValueError(f"--default {default!r} is not one of {sorted(settings)}")
+    files = [m["file"] for m, _ in candidates[1:]]
     config = {"default": default, "best_on_val": best,
               "chosen_on": "fer2013 val (PublicTest) accuracy; test (PrivateTest) only reported",
               "settings": settings, "search": log, "limit": limit,
               "command": f"python -m modelling.training.expression --data {data_dir} --pack {pack_dir} --cnn-views "
-                         + " ".join(cnn_view_sets) + (f" --default {default}" if default != best else "")}
+                         + " ".join(cnn_view_sets)
+                         + (" --cnn " + " ".join(files) if files and files != [FER_CNN["file"]] else "")
+                         + (f" --default {default}" if default != best else "")}
     (pack / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return config
 
@@ -236,6 +281,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cnn-views", nargs="+", default=["flip"], choices=list(VIEW_SETS),
                    help="candidate view sets of the FerCNN member")
     p.add_argument("--default", default=None, help="the default setting (unset: the best on val accuracy)")
+    p.add_argument("--cnn", nargs="+", default=[FER_CNN["file"]], metavar="FILE",
+                   help="the FerCNN weight files of the pack to ensemble (those present)")
     p.add_argument("--bench", action="store_true", help="only measure each setting's faces/s (batch 1 and 8)")
     a = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("MOODSTREAM_TORCH_THREADS", "1")))
@@ -248,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not a.data:
         p.error("--data is required")
-    config = choose(a.data, a.pack, limit=a.limit, cnn_view_sets=tuple(a.cnn_views), default=a.default)
+    config = choose(a.data, a.pack, limit=a.limit, cnn_view_sets=tuple(a.cnn_views), default=a.default,
+                    cnn_files=tuple(a.cnn))
     for name, s in config["settings"].items():
         star = " (default)" if name == config["default"] else ""
         print(f"{name:18s} views={len(s['views']):2d}  val acc {s['val']['accuracy']:.4f} ECE {s['val']['ece']:.4f}"

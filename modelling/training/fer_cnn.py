@@ -6,7 +6,8 @@ probability ½, and one random erased rectangle with probability ½. AdamW with 
 label smoothing 0.05, bf16 autocast on CPU where supported (``--no-bf16`` to train in fp32). After every epoch the
 net is scored on val (PublicTest) as served (48 → 64 bilinear, ``serving.expression.member_input``, mirror-averaged),
 and a checkpoint is written; ``--resume`` continues from it (with another ``--epochs``, the one-cycle schedule of
-the new length takes over at the steps done). The epoch best on val accuracy is kept.
+the new length takes over at the steps done). The epoch best on val accuracy is kept. ``--init`` warm-starts from
+the weights of an earlier run (e.g. the pack's own ``fer_cnn.safetensors``: a longer training in a new schedule).
 
 Run: ``python -m modelling.training.fer_cnn --data ../shared/data --out serving/pack --epochs 30 --seed 0``.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import math
 import os
@@ -29,7 +31,7 @@ import torch.nn.functional as F
 
 from modelling.training.data import read_fer
 from serving.expression import member_input
-from serving.fer_cnn import FerCNN, save_fer_cnn
+from serving.fer_cnn import FerCNN, load_fer_cnn, save_fer_cnn
 from serving.fer_net import FER_INPUT, normalise_faces
 
 CNN_WEIGHTS = "fer_cnn.safetensors"
@@ -106,9 +108,10 @@ def _bar(it: Any, progress: bool, **kw: Any) -> Any:
 def train_fer_cnn(data_dir: str | Path, out_dir: str | Path, *, epochs: int = 30, width: int = 32, size: int = 40,
                   batch: int = 64, lr: float = 3e-3, weight_decay: float = 0.05, seed: int = 0, bf16: bool = True,
                   resume: bool = False, work_dir: str | Path = WORK_DIR, limit: int | None = None,
-                  progress: bool = True, threads: int = 1) -> dict[str, Any]:
+                  progress: bool = True, threads: int = 1, init: str | Path | None = None) -> dict[str, Any]:
     """Train, keep the epoch best on val accuracy, write ``fer_cnn.safetensors`` (fp16) into ``out_dir``.
-    Returns the run's record (config, per-epoch history, best epoch)."""
+    ``init``: warm-start from these ``save_fer_cnn`` weights (same width). Returns the run's record (config,
+    per-epoch history, best epoch)."""
     torch.set_num_threads(threads)
     seed_everything(seed)
     x, y = read_fer("train", data_dir)
@@ -121,14 +124,18 @@ def train_fer_cnn(data_dir: str | Path, out_dir: str | Path, *, epochs: int = 30
               "seed": seed, "bf16": bf16, "limit": limit, "augment": {"rotate": ROTATE, "scale": SCALE,
                                                                       "translate": TRANSLATE, "erase_p": ERASE_P},
               "label_smoothing": LABEL_SMOOTHING, "eval_crop": EVAL_CROP}
-    model = FerCNN(width=width, size=size).to(memory_format=torch.channels_last)
+    model = FerCNN(width=width, size=size)
+    if init:
+        model.load_state_dict(load_fer_cnn(init).state_dict(), strict=True)
+        config["init"] = {"file": Path(init).name, "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest()}
+    model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps = -(-len(xt) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps, pct_start=0.2)
     g = torch.Generator().manual_seed(seed)
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    ckpt = work / f"ckpt-w{width}-s{size}-seed{seed}.pt"
+    ckpt = work / f"ckpt-w{width}-s{size}-seed{seed}{'-init' if init else ''}.pt"
     history: list[dict[str, Any]] = []
     best_acc, best_state, best_epoch, start = -1.0, None, 0, 1
     if resume and ckpt.is_file():
@@ -221,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--no-bf16", action="store_true")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--init", default=None, metavar="WEIGHTS", help="warm-start from these fer_cnn weights")
     p.add_argument("--record", default=None, help="write the run's record (history, best epoch) as JSON here")
     p.add_argument("--export", default=None, metavar="CHECKPOINT",
                    help="only write the best-on-val weights of this checkpoint (e.g. of an unfinished run) to --out")
@@ -233,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         record = train_fer_cnn(a.data, a.out, epochs=a.epochs, width=a.width, size=a.size, batch=a.batch, lr=a.lr,
                                weight_decay=a.weight_decay, seed=a.seed, bf16=not a.no_bf16, resume=a.resume,
-                               limit=a.limit, progress=not a.quiet, threads=a.threads)
+                               limit=a.limit, progress=not a.quiet, threads=a.threads, init=a.init)
     if a.record:
         Path(a.record).parent.mkdir(parents=True, exist_ok=True)
         Path(a.record).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -44,3 +44,37 @@ def test_choose_writes_loadable_settings(data_dir: Path, tmp_path: Path, monkeyp
     assert forced["default"] == "mini_xception" and forced["best_on_val"] == config["default"]
     with pytest.raises(ValueError, match="--default"):
         ex.choose(data_dir, tmp_path, limit=40, default="nope")
+
+
+def test_weight_grid_covers_the_simplex() -> None:
+    grid = ex.weight_grid(3, step=0.5)
+    assert sorted(grid) == sorted([(0.0, 0.0, 1.0), (0.0, 0.5, 0.5), (0.0, 1.0, 0.0), (0.5, 0.0, 0.5),
+                                   (0.5, 0.5, 0.0), (1.0, 0.0, 0.0)])
+    assert len(ex.weight_grid(2)) == 21 and all(abs(sum(w) - 1) < 1e-9 for w in ex.weight_grid(3))
+
+
+def test_choose_ensembles_every_cnn_of_the_pack(data_dir: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ex, "CACHE_DIR", tmp_path / "cache")
+    shutil.copy(DEFAULT_PACK_DIR / FER_WEIGHTS, tmp_path / FER_WEIGHTS)
+    shutil.copy(DEFAULT_PACK_DIR / "fer_cnn.safetensors", tmp_path / "fer_cnn.safetensors")
+    shutil.copy(DEFAULT_PACK_DIR / "fer_cnn.safetensors", tmp_path / "fer_cnn_b.safetensors")
+    config = ex.choose(data_dir, tmp_path, limit=40, cnn_files=("fer_cnn.safetensors", "fer_cnn_b.safetensors"))
+    assert {"fer_cnn", "ensemble", "ensemble_lite"} <= set(config["settings"])
+    assert "--cnn fer_cnn.safetensors fer_cnn_b.safetensors" in config["command"]
+    for name in ("ensemble", "ensemble_lite"):
+        s = config["settings"][name]
+        assert all(m["weight"] > 0 for m in s["members"]) and abs(sum(m["weight"] for m in s["members"]) - 1) < 1e-6
+        net, chosen, _ = load_expression(tmp_path, name)
+        assert chosen == name and len(net.members) == len(s["members"])
+
+
+def test_offsets_cv_gain_sees_a_real_bias_and_no_gain_without_one() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 900)
+    logits = np.eye(3)[y] * 2.0 + rng.normal(0, 1, (900, 3))
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    biased = logits.copy()
+    biased[:, 2] += 1.5
+    q = np.exp(biased) / np.exp(biased).sum(1, keepdims=True)
+    assert ex.offsets_cv_gain(q, y) > 0.03 and ex.offsets_cv_gain(p, y) < 0.01

@@ -53,3 +53,15 @@ def test_resume_with_a_shorter_schedule(data_dir: Path, tmp_path: Path) -> None:
     r = train_fer_cnn(data_dir, tmp_path / "a", epochs=2, resume=True, **kw)
     assert len(r["history"]) == 2
     assert r["config"]["rescheduled"] == [{"after_epoch": 1, "from_epochs": 1, "to_epochs": 2}]
+
+
+def test_init_warm_starts_from_earlier_weights(data_dir: Path, tmp_path: Path) -> None:
+    kw = {"epochs": 1, "width": 4, "size": 32, "batch": 32, "limit": 32, "progress": False}
+    train_fer_cnn(data_dir, tmp_path / "a", work_dir=tmp_path / "w1", **kw)
+    first = tmp_path / "a" / CNN_WEIGHTS
+    r = train_fer_cnn(data_dir, tmp_path / "b", work_dir=tmp_path / "w2", init=first, lr=0.0, **kw)
+    assert r["config"]["init"]["file"] == CNN_WEIGHTS and len(r["config"]["init"]["sha256"]) == 64
+    assert next((tmp_path / "w2").glob("ckpt-*-init.pt")).is_file()
+    a, b = load_fer_cnn(first), load_fer_cnn(tmp_path / "b" / CNN_WEIGHTS)
+    conv = "features.0.weight"  # lr 0: the weights stay those it started from
+    assert torch.equal(a.state_dict()[conv], b.state_dict()[conv])
