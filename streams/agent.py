@@ -48,6 +48,18 @@ def record_lag(app: faust.App, records: list[RawRecord]) -> None:
             metrics.consumer_lag.labels(topic, str(part)).set(max(0, hw - off - 1))
 
 
+def offset_spans(records: Sequence[RawRecord]) -> str:
+    """``partition:first-last`` per partition of a batch, in read order (a hole shows as a second span)."""
+    spans: dict[int, list[list[int]]] = {}
+    for r in records:
+        runs = spans.setdefault(r.partition, [])
+        if runs and runs[-1][1] + 1 == r.offset:
+            runs[-1][1] = r.offset
+        else:
+            runs.append([r.offset, r.offset])
+    return ",".join(f"{p}:{a}-{b}" for p, runs in sorted(spans.items()) for a, b in runs)
+
+
 def attach(app: faust.App, settings: Settings, pipeline: Pipeline, *, trend_flush_s: float = 5.0,
            deliveries: DeliveryLoop | None = None, delivery_poll_s: float = 1.0) -> Any:
     """Register the posts agent, the trend-flush timer, the alert-delivery timer (when ``deliveries`` is given) and
@@ -69,8 +81,10 @@ def attach(app: faust.App, settings: Settings, pipeline: Pipeline, *, trend_flus
         async def done(events: Sequence[Any], rep: Any) -> None:
             for e in events:
                 await stream.ack(e)
-            record_lag(app, [RawRecord.from_event(e) for e in events])
-            log.info("batch done", extra={"n": rep.consumed, "persisted": rep.persisted, "cached": rep.cached,
+            records = [RawRecord.from_event(e) for e in events]
+            record_lag(app, records)
+            log.info("batch done", extra={"offsets": offset_spans(records), "n": rep.consumed,
+                                          "persisted": rep.persisted, "cached": rep.cached,
                                           "deduplicated": rep.deduplicated, "classified": rep.classified,
                                           "dead": rep.dead})
 
@@ -97,6 +111,17 @@ def attach(app: faust.App, settings: Settings, pipeline: Pipeline, *, trend_flus
                 await deliveries.run_once()
             except Exception:
                 log.exception("alert delivery pass failed; will retry")
+
+    def posts_partitions(tps: Any) -> list[int]:
+        return sorted(tp.partition for tp in tps if tp.topic == settings.topic_posts)
+
+    @app.on_partitions_revoked.connect  # type: ignore[misc]
+    async def _revoked(app: faust.App, revoked: Any, **_: Any) -> None:
+        log.info("partitions revoked", extra={"partitions": posts_partitions(revoked)})
+
+    @app.on_partitions_assigned.connect  # type: ignore[misc]
+    async def _assigned(app: faust.App, assigned: Any, **_: Any) -> None:
+        log.info("partitions assigned", extra={"partitions": posts_partitions(assigned)})
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

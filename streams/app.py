@@ -89,7 +89,45 @@ def set_fetch_max_wait(ms: int) -> None:
     driver.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
 
 
+async def seek_to_committed_or_reset(consumer: Any, reset: str) -> dict[Any, int | None]:
+    """``AIOKafkaConsumer.seek_to_committed``, completed: a partition with no committed offset is reset by the
+    ``reset`` policy (``earliest``: the log start, ``latest``: the end) instead of being left where it is.
+
+    aiokafka seeks only the partitions whose committed offset is above 0. Faust calls this to rewind after it
+    dropped records it had already taken from aiokafka (fetched while the flow was stopped for a rebalance, or
+    from the previous generation): with no commit on a partition yet, the rewind did nothing and the dropped
+    records were never read again. Seen as a rebalance loss: a worker SIGKILLed before its first commit, and the
+    survivor took its partitions and started them at the high watermark.
+    """
+    committed: dict[Any, int | None] = await consumer.seek_to_committed()
+    fresh = [tp for tp, offset in committed.items() if not offset]  # None (no commit) or 0 (aiokafka skips it)
+    if fresh and reset == "earliest":
+        await consumer.seek_to_beginning(*fresh)
+    elif fresh and reset == "latest":
+        await consumer.seek_to_end(*fresh)
+    return committed
+
+
+def rewind_uncommitted_partitions() -> None:
+    """Make Faust's "seek to committed" (``Consumer.perform_seek``: on every assignment, and whenever records
+    were dropped while the flow was stopped) also rewind partitions with no committed offset. Wrapped once."""
+    from faust.transport.drivers import aiokafka as driver
+
+    current = driver.AIOKafkaConsumerThread.seek_to_committed
+    if getattr(current, "_moodstream_rewind", False):
+        return
+
+    async def seek_to_committed(self: Any) -> Any:
+        consumer = self._ensure_consumer()
+        reset = str(self.app.conf.consumer_auto_offset_reset)
+        return await self.call_thread(seek_to_committed_or_reset, consumer, reset)
+
+    seek_to_committed._moodstream_rewind = True  # type: ignore[attr-defined]
+    driver.AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings, **overrides: Any) -> faust.App:
     """A Faust app whose id (= consumer group) is ``settings.consumer_group``."""
     set_fetch_max_wait(settings.broker_fetch_max_wait_ms)
+    rewind_uncommitted_partitions()
     return faust.App(settings.consumer_group, **app_config(settings, **overrides))

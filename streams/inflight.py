@@ -4,8 +4,9 @@ Why not Faust's own ``concurrency=N``: N actors ack their batches in whatever or
 commits past an unacknowledged offset when they do. ``Consumer.perform_seek`` stores a committed offset of 0 as
 ``None`` and ``Consumer._new_offset`` skips its head-gap test when the committed offset is falsy (and lets a head gap
 of one offset through otherwise): with actor A still on offsets 0-9 and actor B done with 10-19, the next commit is
-20. A worker killed before A finishes loses 0-9; the partition's next owner starts at 20 (issue #606 upstream; seen
-here as 29 posts with no fate after a rebalance at concurrency 2).
+20. A worker killed before A finishes loses 0-9; the partition's next owner starts at 20 (issue #606 upstream). The
+rebalance loss once put down to this (29 posts with no fate at concurrency 2) most likely had another cause, fixed
+in ``streams.app.rewind_uncommitted_partitions``.
 
 So the worker runs one Faust actor and keeps up to ``depth`` batches in flight itself: each batch runs as its own
 task, and one acknowledger awaits them in read order, so on every partition the acked offsets stay contiguous from

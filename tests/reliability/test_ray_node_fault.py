@@ -84,7 +84,8 @@ def test_model_node_killed_and_restarted(form: str, rate: float, down_s: float, 
     try:
         cluster.start()
         node = cluster.add_node("models", num_cpus=2, resources={"model_node": 1}).start()
-        wait_for(lambda: cluster.alive_nodes() == 2, 300, lambda: f"the second node to join\n{node.tail()}")
+        wait_for(lambda: cluster.alive_nodes() == 2, 300, lambda: f"the second node to join\n{node.tail()}",
+                 worker=node)  # fails at once if its `ray start` exited
         name = f"ms-node-{uuid.uuid4().hex[:6]}"
         env = {**stream_env, **cluster.env, "MOODSTREAM_RAY_ADDRESS": cluster.address,
                "MOODSTREAM_SERVE_APP_NAME": name, "MOODSTREAM_SERVE_PORT": str(free_port()),

@@ -99,8 +99,11 @@ class RayCluster:
         self.root = Path(tempfile.mkdtemp(prefix="msray-"))  # short: Ray's socket paths must stay under 108 bytes
         self.port = free_port()
         self.object_store_mb = object_store_mb
+        # RAY_raylet_start_wait_time_s: Ray gives a starting node 30 s to register with the GCS; on the loaded
+        # 2-core machine a second node once took longer and its `ray start` exited ("The current node timed out
+        # during startup"), failing a fault run before any fault.
         self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
-                    "RAY_USAGE_STATS_ENABLED": "0"}
+                    "RAY_USAGE_STATS_ENABLED": "0", "RAY_raylet_start_wait_time_s": "180"}
         self.nodes: list[RayNode] = []
         self.head = self._node("head", ["--head", f"--port={self.port}", f"--num-cpus={num_cpus}",
                                         "--include-dashboard=false", f"--ray-client-server-port={free_port()}"])

@@ -50,3 +50,39 @@ def test_worker_consumer_fetch_wait_comes_from_settings() -> None:
         return consumer._fetch_max_wait_ms
 
     assert asyncio.run(build()) == 77
+
+
+def test_seek_to_committed_rewinds_partitions_with_no_commit() -> None:
+    """aiokafka's ``seek_to_committed`` leaves a partition with no commit (or a commit of 0) where it is; Faust
+    relies on it to re-read records it dropped during a rebalance, so those partitions go back to the log start."""
+    import asyncio
+
+    from streams.app import seek_to_committed_or_reset
+
+    class FakeConsumer:
+        def __init__(self) -> None:
+            self.to_start: tuple[str, ...] = ()
+            self.to_end: tuple[str, ...] = ()
+
+        async def seek_to_committed(self) -> dict[str, int | None]:
+            return {"p0": None, "p1": 12, "p2": 0}
+
+        async def seek_to_beginning(self, *tps: str) -> None:
+            self.to_start = tps
+
+        async def seek_to_end(self, *tps: str) -> None:
+            self.to_end = tps
+
+    c = FakeConsumer()
+    assert asyncio.run(seek_to_committed_or_reset(c, "earliest")) == {"p0": None, "p1": 12, "p2": 0}
+    assert c.to_start == ("p0", "p2") and c.to_end == ()
+    c = FakeConsumer()
+    asyncio.run(seek_to_committed_or_reset(c, "latest"))
+    assert c.to_start == () and c.to_end == ("p0", "p2")
+
+
+def test_the_worker_app_rewinds_uncommitted_partitions() -> None:
+    from faust.transport.drivers import aiokafka as driver
+
+    create_app(settings())
+    assert getattr(driver.AIOKafkaConsumerThread.seek_to_committed, "_moodstream_rewind", False)
