@@ -74,6 +74,12 @@ def no_face_emotion(sentiment: np.ndarray) -> np.ndarray:
     return (NO_FACE_MIX * (sentiment @ NO_FACE_MAP) + (1.0 - NO_FACE_MIX) / k).astype(np.float32)
 
 
+def faces_emotion(probs: np.ndarray, faces: list[Face]) -> np.ndarray:
+    """One image's emotion from its faces' (F, 7) expression probabilities, each face weighted by area × score."""
+    w = np.asarray([f.area * f.score for f in faces], dtype=np.float64) + 1e-9
+    return (probs * (w / w.sum())[:, None]).sum(0).astype(np.float32)
+
+
 def face_crop(image: Image.Image, face: Face, margin: float = FACE_MARGIN, size: int = FER_INPUT) -> np.ndarray:
     """Square gray crop (size×size uint8) centred on the face box; outside the image is black."""
     cx, cy = (face.x1 + face.x2) / 2, (face.y1 + face.y2) / 2
@@ -232,8 +238,7 @@ class VisionModel:
             for j, i in enumerate(ok):
                 fs = faces[j]
                 if fs:
-                    w = np.asarray([f.area * f.score for f in fs], dtype=np.float64) + 1e-9
-                    emo = (probs[k:k + len(fs)] * (w / w.sum())[:, None]).sum(0).astype(np.float32)
+                    emo = faces_emotion(probs[k:k + len(fs)], fs)
                     k += len(fs)
                 else:
                     emo = no_face_emotion(sent[j])

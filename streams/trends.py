@@ -23,6 +23,7 @@ from streams.persist import Store
 
 log = logging.getLogger(__name__)
 
+
 def window_message(row: dict[str, Any], window_s: int) -> tuple[bytes, bytes]:
     """(key, value) for the trends topic; key = ``window_start|hashtag`` so consumers can keep the latest."""
     start = as_utc(row["window_start"])

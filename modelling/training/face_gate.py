@@ -50,7 +50,7 @@ def collect(vision: Any, text: Any | None, split: str, data_dir: str | Path, bat
     """Run the ungated vision model (and the text model, when given) over an MVSA split."""
     from tqdm.auto import tqdm
 
-    from serving.vision_model import face_crop, no_face_emotion
+    from serving.vision_model import face_crop, faces_emotion, no_face_emotion
 
     data = read_mvsa(split, data_dir)
     rows = data.rows
@@ -70,8 +70,7 @@ def collect(vision: Any, text: Any | None, split: str, data_dir: str | Path, bat
         for j, fs in enumerate(found):
             none = no_face_emotion(sent[j])
             if fs:
-                w = np.asarray([fc.area * fc.score for fc in fs], np.float64) + 1e-9
-                emo.append((probs[k:k + len(fs)] * (w / w.sum())[:, None]).sum(0))
+                emo.append(faces_emotion(probs[k:k + len(fs)], fs))
                 k += len(fs)
             else:
                 emo.append(none)
