@@ -140,6 +140,24 @@ class RayCluster:
         return self._node(name, [f"--address={self.address}", f"--num-cpus={num_cpus}",
                                  f"--resources={json.dumps(resources or {})}"])
 
+    def join(self, node: RayNode, expect: int, timeout: float = 300, attempts: int = 2) -> int:
+        """Start ``node`` and wait until ``expect`` nodes are alive; returns the starts it took. A ``ray start``
+        that exits before its node joined (Ray's own startup timeout, seen on the loaded 2-core machine: "The
+        current node timed out during startup") is killed and started again, up to ``attempts`` starts in all:
+        this happens before any fault, so a retry tests nothing less. Raises ``RuntimeError`` with the node's log
+        otherwise."""
+        for start in range(1, attempts + 1):
+            node.start()
+            deadline = time.monotonic() + timeout
+            while node.alive() and time.monotonic() < deadline:
+                if self.alive_nodes() == expect:
+                    return start
+                time.sleep(0.5)
+            if node.alive():
+                break  # running but not joined in time: a retry would not tell us more
+            node.kill()  # what its exited `ray start` left behind (a raylet that never registered)
+        raise RuntimeError(f"node {node.name} did not join the cluster ({expect} nodes expected)\n{node.tail()}")
+
     def alive_nodes(self) -> int:
         """Nodes the GCS sees alive (asked from a short-lived subprocess, so this process never joins Ray)."""
         line = self._ask("print(sum(n['Alive'] for n in ray.nodes()))")
