@@ -136,7 +136,7 @@ class RayCluster:
         return self
 
     def add_node(self, name: str, num_cpus: int = 1, resources: dict[str, float] | None = None) -> RayNode:
-        """A node joining the head (not started: call ``start()``; ``wait_nodes`` to see it joined)."""
+        """A node joining the head, not started: ``join(node, expect)`` starts it and waits until it joined."""
         return self._node(name, [f"--address={self.address}", f"--num-cpus={num_cpus}",
                                  f"--resources={json.dumps(resources or {})}"])
 
