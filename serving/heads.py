@@ -38,12 +38,16 @@ class Head(nn.Module):
         return logits if self.training else logits + self.bias_adjust
 
     @torch.inference_mode()
-    def predict_proba(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Softmax probabilities (N, out_dim) as float32 numpy, in eval mode."""
+    def predict_proba(self, x: np.ndarray | torch.Tensor, extra_logits: np.ndarray | None = None) -> np.ndarray:
+        """Softmax probabilities (N, out_dim) as float32 numpy, in eval mode. ``extra_logits`` (N, out_dim), e.g. a
+        blended second model's (``serving.ngram``), are added to the logits before the temperature."""
         was = self.training
         self.eval()
         t = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not isinstance(x, torch.Tensor) else x
-        logits = self(t.to(next(self.parameters()).device).float()) / float(self.temperature)
+        logits = self(t.to(next(self.parameters()).device).float())
+        if extra_logits is not None:
+            logits = logits + torch.as_tensor(np.asarray(extra_logits, dtype=np.float32)).to(logits.device)
+        logits = logits / float(self.temperature)
         p = torch.softmax(logits, dim=-1).cpu().numpy()
         self.train(was)
         return p

@@ -16,6 +16,7 @@ from moodstream.types import ModalityResult
 from serving.dedup import unique
 from serving.encoders import DEFAULT_MAX_TOKENS, DEFAULT_TEXT_ENCODER, EMBEDDING_POOL, TextEncoder
 from serving.heads import Head, load_head
+from serving.ngram import NgramModel, load_ngram
 from serving.onnx_runtime import effective_runtime
 from serving.text_features import extra_features, feature_dim
 from serving.top_layers import apply_top_layers
@@ -23,6 +24,7 @@ from serving.top_layers import apply_top_layers
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent / "pack"
 SENTIMENT_HEAD = "text_sentiment.safetensors"
 EMOTION_HEAD = "text_emotion.safetensors"
+NGRAM = {"sentiment": "text_sentiment_ngram.safetensors", "emotion": "text_emotion_ngram.safetensors"}
 LORA_WEIGHTS = "text_lora_adapter.safetensors"
 LORA_CONFIG = "text_lora_config.json"
 META = "text_meta.json"
@@ -52,15 +54,17 @@ class TextModel:
 
     Each head reads the encoder's pooled views named in its ``pools`` (``serving.encoders``; default ``["mean"]``,
     the embedding) followed by its ``features`` (``serving.text_features``). All views come from one encoder pass;
-    ``self.pools`` is their union, the embedding (``mean``) first.
+    ``self.pools`` is their union, the embedding (``mean``) first. A head with an n-gram model in ``ngrams``
+    (``serving.ngram``) adds its weighted logits to its own before the temperature.
     """
 
     def __init__(self, encoder: TextEncoder, sentiment_head: Head, emotion_head: Head,
                  meta: dict[str, Any] | None = None, batch_size: int = BUCKET,
-                 features: dict[str, list[str]] | None = None, pools: dict[str, list[str]] | None = None) -> None:
+                 features: dict[str, list[str]] | None = None, pools: dict[str, list[str]] | None = None,
+                 ngrams: dict[str, NgramModel] | None = None) -> None:
         """``features``: per head (``sentiment``/``emotion``), the names of ``text_features`` appended to the
         pooled views as that head's input (none by default). ``pools``: per head, the encoder's pooled views it
-        reads, in order (``["mean"]`` by default)."""
+        reads, in order (``["mean"]`` by default). ``ngrams``: per head, an n-gram model blended with it."""
         self.features = {"sentiment": [], "emotion": [], **(features or {})}
         self.head_pools = {"sentiment": [EMBEDDING_POOL], "emotion": [EMBEDDING_POOL], **(pools or {})}
         self.pools = [EMBEDDING_POOL]
@@ -72,6 +76,9 @@ class TextModel:
             want = encoder.dim * len(self.head_pools[name]) + feature_dim(self.features[name])
             if head.in_dim != want or head.out_dim != n:
                 raise ValueError(f"{name} head is {head.in_dim}→{head.out_dim}, expected {want}→{n}")
+            if name in (ngrams or {}) and ngrams[name].n_classes != n:
+                raise ValueError(f"{name} n-gram model has {ngrams[name].n_classes} classes, expected {n}")
+        self.ngrams = dict(ngrams or {})
         self.encoder = encoder
         self.sentiment_head = sentiment_head.to(encoder.device).eval()
         self.emotion_head = emotion_head.to(encoder.device).eval()
@@ -108,7 +115,8 @@ class TextModel:
         metas = {"sentiment": sent_meta, "emotion": emo_meta}
         features = {t: list(m.get("features", [])) for t, m in metas.items()}
         pools = {t: list(m.get("pools", [EMBEDDING_POOL])) for t, m in metas.items()}
-        model = cls(enc, sent, emo, meta, features=features, pools=pools)
+        ngrams = {t: load_ngram(pack / f) for t, f in NGRAM.items() if (pack / f).is_file()}
+        model = cls(enc, sent, emo, meta, features=features, pools=pools, ngrams=ngrams)
         if effective_runtime(runtime, enc.device) == "onnx":
             from serving.onnx_models import text_graph
 
@@ -145,12 +153,15 @@ class TextModel:
             rep = np.hstack([rep, rest])
         out = []
         for task, head in (("sentiment", self.sentiment_head), ("emotion", self.emotion_head)):
+            ngram = self.ngrams.get(task)
+            if ngram is not None and texts is None:
+                raise ValueError(f"the {task} head blends an n-gram model: pass the texts to heads()")
             names = self.features[task]
             if names and texts is None:
                 raise ValueError(f"the {task} head also takes {names} features: pass the texts to heads()")
             cols = [rep[:, self.pools.index(p) * dim:(self.pools.index(p) + 1) * dim] for p in self.head_pools[task]]
             x = np.hstack([*cols, extra_features(names, texts)]) if names else np.hstack(cols)
-            out.append(head.predict_proba(x))
+            out.append(head.predict_proba(x, None if ngram is None else ngram.blend(texts)))
         return out[0], out[1]
 
     def embed(self, texts: list[str]) -> np.ndarray:

@@ -68,11 +68,16 @@ IGNORE = -100
 # --------------------------------------------------------------------------------------------------
 
 
+# Pack files the fusion inputs depend on, by the part of the name before the first "_" or ".": the text and vision
+# heads (and the text heads' n-gram blends), the face-expression nets and their settings (``expression.json``).
+MODALITY_FILES = {"text", "vision", "fer", "face", "faces", "expression"}
+
+
 def _modality_hash(pack_dir: Path) -> str:
     """Hash of the text and vision weight files of a pack (what the cached features depend on)."""
     h = hashlib.sha256()
     for p in sorted(pack_dir.iterdir()):
-        if p.is_file() and p.name.split("_")[0] in {"text", "vision", "fer", "face", "faces"}:
+        if p.is_file() and p.name.split("_")[0].split(".")[0] in MODALITY_FILES:
             h.update(p.name.encode())
             h.update(p.read_bytes())
     return h.hexdigest()[:16]

@@ -33,3 +33,17 @@ def test_train_fusion_with_the_rule_structure_and_caption_conflicts(data_dir: Pa
     assert 0.4 <= config["flags"]["uncertain_below"] <= 0.95
     model = FusionModel.load(out)
     assert model.networks["concat"].members[0].factored and model.networks["attention"].members[0].joint
+
+
+def test_cached_fusion_inputs_are_keyed_by_every_file_they_depend_on(tmp_path: Path) -> None:
+    from modelling.training.fusion import _modality_hash
+
+    for name in ("text_sentiment.safetensors", "text_emotion_ngram.safetensors", "expression.json",
+                 "fusion.json", "MODEL_CARD.md"):
+        (tmp_path / name).write_text("a", encoding="utf-8")
+    before = _modality_hash(tmp_path)
+    for name, changes in (("text_emotion_ngram.safetensors", True), ("expression.json", True),
+                          ("fusion.json", False), ("MODEL_CARD.md", False)):
+        (tmp_path / name).write_text("b", encoding="utf-8")
+        assert (_modality_hash(tmp_path) != before) is changes, name
+        (tmp_path / name).write_text("a", encoding="utf-8")
