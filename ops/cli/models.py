@@ -129,7 +129,7 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_cmd(
         dataset: str = typer.Argument(..., help="tweeteval-sentiment | tweeteval-emotion | goemotions | fer2013 "
-                                      "| mvsa"),
+                                      "| mvsa | demo (the demo feed's captions with their photos)"),
         data: Path | None = typer.Option(None, "--data", help="folder in the layout of ../shared/data "
                                          "(default: MOODSTREAM_DATA_DIR, else ../shared/data)"),
         split: str = typer.Option("test", "--split", help="train | val | test"),
@@ -143,6 +143,9 @@ def register(app: typer.Typer) -> None:
         """Evaluate the pack on a dataset split: accuracy, macro/weighted F1, per class (+ MVSA ablation)."""
         from modelling.evaluation.report import DATASETS, evaluate, write_json, write_report
 
+        if dataset == "demo":
+            _eval_demo(json_out, report, model_dir, runtime)
+            return
         if dataset not in DATASETS:
             fail(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
         if split not in ("train", "val", "test"):
@@ -185,6 +188,32 @@ def register(app: typer.Typer) -> None:
             mix = "/".join(f"{v:.2f}" for v in r["label_mix"].values())
             typer.echo(f"  {name:24s} n={r['n']:3d} accuracy {r['accuracy']:.4f}  balanced {r['balanced_accuracy']:.4f}"
                        f"  neg/neu/pos {mix}{flip}")
+
+    def _eval_demo(json_out: Path | None, report: Path | None, model_dir: Path | None, runtime: str | None) -> None:
+        """``eval demo``: every demo caption with its photo through the in-process pipeline (``ops.demo_check``)."""
+        from ops import demo_check
+        from serving.pipeline import load_pipeline
+
+        settings = get_settings()
+        update: dict[str, object] = {"model_dir": model_dir} if model_dir is not None else {}
+        if runtime is not None:
+            if runtime not in ("torch", "onnx"):
+                fail(f"eval demo runs on one runtime: torch or onnx, not {runtime!r}")
+            update["runtime"] = runtime
+        _threads()
+        stages = Stages(console)
+        with stages.step("load the pipeline", f"pack {model_dir or 'packaged'}"):
+            pipeline = load_pipeline(settings.model_copy(update=update))
+        with stages.step("classify the demo captions", "each with its photo"):
+            result = demo_check.run(pipeline)
+        result["command"] = "moodstream " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        for path in demo_check.write(result, json_out, report):
+            typer.echo(f"wrote {path}")
+        typer.echo(f"demo n={result['n']}: fused sentiment agrees {result['fused_sentiment_agrees']:.3f} "
+                   f"(text {result['text_sentiment_agrees']:.3f}), fused emotion agrees "
+                   f"{result['fused_emotion_agrees']:.3f} (text {result['text_emotion_agrees']:.3f}); "
+                   f"fused against a clear caption: {result['against_caption']} "
+                   f"({result['against_caption_flagged']} flagged uncertain or conflict)")
 
     @app.command("classify")
     def classify_cmd(
