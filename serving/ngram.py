@@ -12,6 +12,7 @@ weight, like the head's per-class offsets, is chosen on val by ``modelling.train
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,8 +35,9 @@ class NgramConfig:
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (2, 5)
 
+    @functools.cache  # noqa: B019 - a frozen config: a handful of entries, built once per process
     def vectorizers(self) -> tuple[Any, Any]:
-        """(word, char) ``HashingVectorizer``s producing raw counts."""
+        """(word, char) ``HashingVectorizer``s producing raw counts (stateless, so built once and shared)."""
         from sklearn.feature_extraction.text import HashingVectorizer
 
         common = {"lowercase": True, "n_features": 2 ** self.bits, "alternate_sign": False, "norm": None}
@@ -78,6 +80,11 @@ class NgramModel:
     weight: float = 1.0
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # float32 once here, not on every call (the weights are stored as float16)
+        self.coef = np.ascontiguousarray(self.coef, dtype=np.float32)
+        self.intercept = np.ascontiguousarray(self.intercept, dtype=np.float32)
+
     @property
     def n_classes(self) -> int:
         """Number of classes (logit columns)."""
@@ -88,7 +95,7 @@ class NgramModel:
         if not texts:
             return np.zeros((0, self.n_classes), dtype=np.float32)
         x = tfidf_rows(hashed_counts(texts, self.config), self.index, self.idf)
-        return np.asarray(x @ self.coef.astype(np.float32), dtype=np.float32) + self.intercept.astype(np.float32)
+        return np.asarray(x @ self.coef, dtype=np.float32) + self.intercept
 
     def blend(self, texts: Sequence[str]) -> np.ndarray:
         """``weight × logits``: what ``TextModel`` adds to its head's logits."""
@@ -123,5 +130,5 @@ def load_ngram(path: str | Path) -> NgramModel:
     cfg = header["config"]
     config = NgramConfig(bits=int(cfg["bits"]), word_ngrams=tuple(cfg["word_ngrams"]),
                          char_ngrams=tuple(cfg["char_ngrams"]))
-    return NgramModel(config, t["index"].astype(np.int64), t["idf"], t["coef"].astype(np.float32), t["intercept"],
+    return NgramModel(config, t["index"].astype(np.int64), t["idf"], t["coef"], t["intercept"],
                       float(header.get("weight", 1.0)), dict(header.get("meta", {})))
