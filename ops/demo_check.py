@@ -111,4 +111,8 @@ def write(result: dict[str, Any], json_path: Path | None, report_dir: Path | Non
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "demo.md").write_text(markdown(result), encoding="utf-8")
         out.append(report_dir / "demo.md")
+        if json_path is not None and json_path.resolve() == (report_dir / "demo.json").resolve():
+            from modelling.evaluation.report import write_summary
+
+            out.append(write_summary(report_dir))  # EVAL.md gains the demo's row
     return out

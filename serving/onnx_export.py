@@ -45,6 +45,25 @@ def graph_dir(pack_version: str, cache_dir: str | Path | None = None) -> Path:
     return cache_root(cache_dir) / f"{pack_version}-x{EXPORTER_VERSION}"
 
 
+def prune_graphs(keep: Path, cache_dir: str | Path | None = None) -> list[tuple[Path, int]]:
+    """Remove every other pack or exporter version's graph folder from the cache (``moodstream export onnx
+    --prune``); ``keep`` is the folder in use. Returns (folder, bytes freed) per folder removed. Folders whose name
+    is not a graph folder's (``moodstream-pack-*-x*``) are left alone."""
+    import shutil
+
+    root = cache_root(cache_dir)
+    removed = []
+    if not root.is_dir():
+        return removed
+    for folder in sorted(root.glob("moodstream-pack-*-x*")):
+        if not folder.is_dir() or folder.resolve() == Path(keep).resolve():
+            continue
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        shutil.rmtree(folder)
+        removed.append((folder, size))
+    return removed
+
+
 def module_digest(module: nn.Module, *extra: str) -> str:
     """Short sha256 of a module's state (names, shapes and bytes) and ``extra`` strings (e.g. the pooled views)."""
     h = hashlib.sha256()

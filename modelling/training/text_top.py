@@ -5,9 +5,12 @@ once per text by ``modelling.training.top_cache`` (fp16, ragged). One multi-task
 layer(s) (initialised from MiniLM), the sentiment head (TweetEval sentiment train + MVSA-Single train captions with
 ``text_label``, the MVSA rows repeated ``mvsa_repeat`` times) and the emotion head (GoEmotions Ekman train, first
 non-neutral label, + TweetEval emotion train, optimism → joy), each step one sentiment and one emotion batch,
-loss ``CE_sent + emo_weight · CE_emo`` (square-root class weights). Both heads keep the pack's input contract: the
-pooled views ``mean``, ``mean@4``, ``mean@2``, ``max`` (``mean``/``max`` of the fine-tuned top layer) + VADER, so
-one encoder pass serves both and the per-post cost is unchanged. Heads start from the pack's.
+loss ``CE_sent + emo_weight · CE_emo`` (square-root class weights). With ``sent_distill`` = d > 0 the TweetEval
+rows' sentiment loss becomes ``(1 − d) · CE + d · KL(teacher ‖ student)``, the teacher being the starting pack's
+own top layer and sentiment head (its logits computed once, before training): the fine-tune is anchored to what the
+pack already reads well on TweetEval while it learns MVSA captions and emotions. Both heads keep the pack's input
+contract: the pooled views ``mean``, ``mean@4``, ``mean@2``, ``max`` (``mean``/``max`` of the fine-tuned top layer)
++ VADER, so one encoder pass serves both and the per-post cost is unchanged. Heads start from the pack's.
 
 Choices on val only: the epoch (best mean of TweetEval sentiment val macro-F1, MVSA val ``text_label`` accuracy
 and GoEmotions val macro-F1), then per-class logit offsets per head (sentiment: the mean of the first two; emotion:
@@ -46,7 +49,8 @@ from serving.top_layers import apply_top_layers, encoder_layers, save_top_layers
 
 TWEETEVAL_EMOTION_CLASSES = [labels.EMOTION_INDEX[c] for c in ("anger", "joy", "sadness")]
 DEFAULTS: dict[str, Any] = {"epochs": 4, "lr": 5e-5, "head_lr": 1e-3, "weight_decay": 0.01, "batch": 32,
-                            "mvsa_repeat": 2, "emo_weight": 1.0, "warmup": 0.05, "n_top": 1}
+                            "mvsa_repeat": 2, "emo_weight": 1.0, "warmup": 0.05, "n_top": 1,
+                            "sent_distill": 0.0}
 
 
 @dataclass
@@ -267,6 +271,8 @@ def train(cfg: dict[str, Any], train_parts: dict[str, Part], val: dict[str, Part
     if train_parts["sent"].cache.meta["layer"] != model.first:
         raise ValueError(f"the cache holds the input of layer {train_parts['sent'].cache.meta['layer']}, "
                          f"n_top={cfg['n_top']} needs layer {model.first}")
+    # the teacher is the model as loaded from the pack, before any checkpoint is restored below
+    teacher = teacher_logits(model, train_parts["sent"], dev, progress) if cfg.get("sent_distill", 0.0) > 0 else None
     ys = np.concatenate([train_parts["sent"].y] + [train_parts["mvsa"].y] * cfg["mvsa_repeat"])
     src = np.concatenate([np.zeros(len(train_parts["sent"].y), np.int64)]
                          + [np.ones(len(train_parts["mvsa"].y), np.int64)] * cfg["mvsa_repeat"])
@@ -318,7 +324,11 @@ def train(cfg: dict[str, Any], train_parts: dict[str, Part], val: dict[str, Part
                     if len(rows):
                         logits = head(model.features(*_inputs(part, poss[rows], dev)))
                         target = torch.from_numpy(yy[rows]).to(dev)
-                        loss = loss + w * ce(logits, target) * len(rows) / len(sel)
+                        part_loss = ce(logits, target)
+                        if teacher is not None and part is train_parts["sent"]:
+                            d = cfg["sent_distill"]
+                            part_loss = (1 - d) * part_loss + d * distill_loss(logits, teacher[poss[rows]].to(dev))
+                        loss = loss + w * part_loss * len(rows) / len(sel)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -340,6 +350,27 @@ def train(cfg: dict[str, Any], train_parts: dict[str, Part], val: dict[str, Part
               "offsets": {k: v.tolist() for k, v in bias.items()}}
     torch.save({"model": model.state_dict(), "result": result}, out / "best.pt")
     return result
+
+
+@torch.inference_mode()
+def teacher_logits(model: TopTuner, part: Part, device: torch.device, progress: bool = True,
+                   batch: int = 256) -> torch.Tensor:
+    """The untrained model's sentiment logits (no offsets) for every text of ``part``: the distillation teacher."""
+    model.eval()
+    head = model.sentiment
+    order = np.argsort(part.cache.lengths, kind="stable")
+    out = torch.zeros(len(order), head.out_dim)
+    for s in _bar(range(0, len(order), batch), progress, "teacher logits"):
+        idx = order[s : s + batch]
+        out[idx] = head.net(model.features(*_inputs(part, idx, device))).float().cpu()
+    model.train()
+    return out
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean KL(softmax(teacher) ‖ softmax(student)) over the batch."""
+    return nn.functional.kl_div(torch.log_softmax(student, -1), torch.log_softmax(teacher, -1), log_target=True,
+                                reduction="batchmean")
 
 
 def baseline(pack: Path, parts: dict[str, Part], device: str = "cpu") -> dict[str, float]:

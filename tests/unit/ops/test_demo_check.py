@@ -49,5 +49,10 @@ def test_a_real_run_scores_every_caption_and_writes_its_report(tmp_path: Path) -
     assert result["against_caption"] == len(result["against_caption_posts"]) >= result["against_caption_flagged"]
     paths = demo_check.write(result, tmp_path / "demo.json", tmp_path)
     page = (tmp_path / "demo.md").read_text(encoding="utf-8")
-    assert paths == [tmp_path / "demo.json", tmp_path / "demo.md"] and "| fused sentiment agrees |" in page
+    assert paths == [tmp_path / "demo.json", tmp_path / "demo.md", tmp_path / "EVAL.md"]
+    assert "| fused sentiment agrees |" in page
     assert all(r["text"] in page for r in result["rows"])
+    summary = (tmp_path / "EVAL.md").read_text(encoding="utf-8")  # the demo's row joins the eval summary
+    assert f"| {result['fused_sentiment_agrees']:.3f} | {result['text_sentiment_agrees']:.3f} |" in summary
+    assert f"{result['against_caption']} ({result['against_caption_flagged']})" in summary
+    assert demo_check.write(result, tmp_path / "elsewhere.json", tmp_path)[-1] == tmp_path / "demo.md"

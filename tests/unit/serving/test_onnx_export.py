@@ -65,6 +65,26 @@ def test_a_new_pack_version_exports_again(tmp_path: Path) -> None:
     assert two.parent == graph_dir(pack_version(pack), cache)
 
 
+def test_prune_removes_other_versions_folders_only(tmp_path: Path) -> None:
+    """The two pack versions of the test above, real graphs: pruning keeps the folder in use and unrelated files."""
+    pack = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK_DIR, pack)
+    cache = tmp_path / "cache"
+    fer = MiniXception().eval()
+    old = fer_graph(fer, pack, cache).path
+    (pack / "fusion.json").write_text((pack / "fusion.json").read_text() + "\n")
+    write_manifest(pack)
+    new = fer_graph(fer, pack, cache).path
+    (cache / "notes").mkdir()
+    (cache / "notes" / "keep.txt").write_text("not a graph folder")
+    old_size = sum(f.stat().st_size for f in old.parent.iterdir())
+    removed = onnx_export.prune_graphs(new.parent, cache)
+    assert removed == [(old.parent, old_size)] and old_size > 0
+    assert not old.parent.exists() and new.is_file() and (cache / "notes" / "keep.txt").is_file()
+    assert onnx_export.prune_graphs(new.parent, cache) == []
+    assert onnx_export.prune_graphs(new.parent, tmp_path / "no-cache") == []
+
+
 def test_exported_pnet_matches_torch_on_a_real_photo(tmp_path: Path) -> None:
     from skimage import data
 

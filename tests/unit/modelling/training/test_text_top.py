@@ -73,3 +73,24 @@ def test_length_batches_cover_every_row_once() -> None:
     assert max(len(b) for b in batches) == 32
     spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
     assert spread < 20  # similar lengths within a batch (random batches: ~50)
+
+
+def test_teacher_logits_are_the_untrained_heads_and_distillation_is_zero_on_them(cache: SplitCache,
+                                                                                 encoder: TextEncoder) -> None:
+    from modelling.training.text_top import Part, distill_loss, teacher_logits
+
+    torch.manual_seed(0)
+    tuner = TopTuner(encoder.model, Head(1540, 3, hidden=16, dropout=0.5), Head(1540, 7))
+    tuner.sentiment.bias_adjust.fill_(5.0)  # offsets are not part of the teacher
+    part = Part(cache, np.zeros((4, 4), np.float32), np.array([2, 0, 1, 0]))
+    t = teacher_logits(tuner, part, torch.device("cpu"), progress=False)
+    assert tuner.training  # handed back in training mode
+    h, mask = cache.batch(np.arange(4))
+    with torch.no_grad():
+        tuner.eval()
+        ref = tuner.sentiment.net(tuner.features(h, mask, torch.from_numpy(cache.views), torch.zeros(4, 4)))
+    assert torch.allclose(t, ref, atol=1e-5)
+    assert float(distill_loss(t, t)) == pytest.approx(0.0, abs=1e-6)
+    other = t.clone()
+    other[:, 0] += 2.0
+    assert float(distill_loss(other, t)) > 0.01
