@@ -51,8 +51,8 @@ def test_graph_dir_is_keyed_by_pack_and_exporter_version(tmp_path: Path, monkeyp
     assert graph_dir("pack-aaa", tmp_path) != a
 
 
-def test_a_new_pack_version_exports_again(tmp_path: Path) -> None:
-    """The same expression net under two packs: the second pack's version names a second graph folder."""
+def _graphs_of_two_pack_versions(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+    """The same expression net exported under a pack and under the same pack changed: (pack, cache, graph 1, 2)."""
     pack = tmp_path / "pack"
     shutil.copytree(DEFAULT_PACK_DIR, pack)
     cache = tmp_path / "cache"
@@ -60,21 +60,19 @@ def test_a_new_pack_version_exports_again(tmp_path: Path) -> None:
     one = fer_graph(fer, pack, cache).path
     (pack / "fusion.json").write_text((pack / "fusion.json").read_text() + "\n")  # any change: a new version
     write_manifest(pack)
-    two = fer_graph(fer, pack, cache).path
+    return pack, cache, one, fer_graph(fer, pack, cache).path
+
+
+def test_a_new_pack_version_exports_again(tmp_path: Path) -> None:
+    """The same expression net under two packs: the second pack's version names a second graph folder."""
+    pack, cache, one, two = _graphs_of_two_pack_versions(tmp_path)
     assert one.parent != two.parent and one.is_file() and two.is_file()
     assert two.parent == graph_dir(pack_version(pack), cache)
 
 
 def test_prune_removes_other_versions_folders_only(tmp_path: Path) -> None:
-    """The two pack versions of the test above, real graphs: pruning keeps the folder in use and unrelated files."""
-    pack = tmp_path / "pack"
-    shutil.copytree(DEFAULT_PACK_DIR, pack)
-    cache = tmp_path / "cache"
-    fer = MiniXception().eval()
-    old = fer_graph(fer, pack, cache).path
-    (pack / "fusion.json").write_text((pack / "fusion.json").read_text() + "\n")
-    write_manifest(pack)
-    new = fer_graph(fer, pack, cache).path
+    """Two pack versions' real graphs: pruning keeps the folder in use and files that are not graph folders."""
+    _, cache, old, new = _graphs_of_two_pack_versions(tmp_path)
     (cache / "notes").mkdir()
     (cache / "notes" / "keep.txt").write_text("not a graph folder")
     old_size = sum(f.stat().st_size for f in old.parent.iterdir())
