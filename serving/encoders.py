@@ -18,8 +18,10 @@ DEFAULT_MAX_TOKENS = 128
 # Pooled views of the encoder's hidden states (each L2-normalised, ``dim`` wide): ``mean`` (last layer, masked mean:
 # the model's embedding), ``max`` (last layer, masked max), ``cls`` (last layer, first token), ``mean@K`` (masked
 # mean of ``hidden_states[K]``: K = 0 the embedding layer, K = num_hidden_layers the last layer, i.e. ``mean``).
+# ``mean+ft``, ``max+ft``, ``cls+ft``: the same views of the fine-tuned branch's output (``TextEncoder.branch``).
 EMBEDDING_POOL = "mean"
-_POOL = re.compile(r"^(mean|max|cls)(?:@(\d+))?$")
+BRANCH_SUFFIX = "+ft"
+_POOL = re.compile(r"^(mean|max|cls)(?:@(\d+)|(\+ft))?$")
 
 _ESCAPES = re.compile(r"(?:\\u[0-9a-fA-F]{4})+")
 
@@ -73,6 +75,9 @@ class TextEncoder:
     # An ONNX Runtime graph of some pooled views (``serving.onnx_models.TextGraph``): used by ``encode`` for the
     # views it covers; ``None`` runs the torch module.
     graph: Any = None
+    # A second, fine-tuned copy of the top layer (``serving.top_layers.apply_branch``), run side by side with the
+    # model's own on the same input (``hidden_states[L - 1]``); the ``+ft`` views read its output. ``None``: none.
+    branch: torch.nn.Module | None = None
 
     @classmethod
     def load(cls, name: str | Path | None = None, *, max_tokens: int = DEFAULT_MAX_TOKENS,
@@ -120,7 +125,10 @@ class TextEncoder:
             m = _POOL.match(name)
             if not m or (m.group(2) is not None and int(m.group(2)) > self.n_layers):
                 raise ValueError(f"unknown pooling {name!r}: one of mean, max, cls, optionally @K with "
-                                 f"0 ≤ K ≤ {self.n_layers} (a hidden_states index)")
+                                 f"0 ≤ K ≤ {self.n_layers} (a hidden_states index) or {BRANCH_SUFFIX}")
+            if m.group(3) and self.branch is None:
+                raise ValueError(f"pooling {name!r} reads the fine-tuned branch, and this encoder has none "
+                                 f"(a pack's text_branch_layer_<i>.safetensors)")
         return list(pools)
 
     def pool(self, batch: dict[str, torch.Tensor], pools: Sequence[str]) -> torch.Tensor:
@@ -130,11 +138,13 @@ class TextEncoder:
         parsed = [_POOL.match(p) for p in self.check_pools(pools)]
         last = self.n_layers
         layers = [int(m.group(2)) if m.group(2) is not None else last for m in parsed]
-        out = self.model(**batch, output_hidden_states=any(k != last for k in layers))
+        ft = any(m.group(3) for m in parsed)
+        out = self.model(**batch, output_hidden_states=ft or any(k != last for k in layers))
+        branch = self.branch_output(out.hidden_states[last - 1], batch["attention_mask"]) if ft else None
         mask = batch["attention_mask"].unsqueeze(-1)
         views = []
         for m, k in zip(parsed, layers, strict=True):
-            h = out.last_hidden_state if k == last else out.hidden_states[k]
+            h = branch if m.group(3) else out.last_hidden_state if k == last else out.hidden_states[k]
             kind = m.group(1)
             if kind == "mean":
                 mk = mask.to(h.dtype)
@@ -145,6 +155,12 @@ class TextEncoder:
                 v = h[:, 0]
             views.append(torch.nn.functional.normalize(v, dim=-1))
         return torch.cat(views, dim=-1)
+
+    def branch_output(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The fine-tuned branch's output (B, T, d) from the hidden states entering the top layer."""
+        ext = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+        out = self.branch(hidden, attention_mask=ext)
+        return out[0] if isinstance(out, tuple) else out
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], pools: Sequence[str] = (EMBEDDING_POOL,), batch_size: int = 64,

@@ -116,6 +116,7 @@ class TextPools(nn.Module):
     def __init__(self, encoder, pools: Sequence[str], names: Sequence[str]) -> None:
         super().__init__()
         self.encoder, self.model, self.pools, self.names = encoder, encoder.model, list(pools), list(names)
+        self.branch = encoder.branch  # a submodule too, so tracing sees its weights as parameters
 
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
         return self.encoder.pool(dict(zip(self.names, tensors, strict=True)), self.pools)
@@ -125,7 +126,8 @@ def export_text(encoder, pools: Sequence[str], folder: Path, quantize: bool = Tr
     """The encoder's pooled views ``pools`` as one graph (``int8`` dynamic quantisation when ``quantize``)."""
     sample = {k: v.cpu() for k, v in encoder.tokenize(["an example caption to trace #tag", "short"]).items()}
     names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in sample]
-    cpu_encoder = dataclasses.replace(encoder, model=on_cpu(encoder.model), device=torch.device("cpu"), graph=None)
+    cpu_encoder = dataclasses.replace(encoder, model=on_cpu(encoder.model), device=torch.device("cpu"), graph=None,
+                                      branch=None if encoder.branch is None else on_cpu(encoder.branch))
     wrapper = TextPools(cpu_encoder, pools, names)
     stem = f"text-{module_digest(encoder.model, encoder.name, *pools)}" + ("-int8" if quantize else "")
 

@@ -19,7 +19,7 @@ from serving.heads import Head, load_head
 from serving.ngram import NgramModel, load_ngram
 from serving.onnx_runtime import effective_runtime
 from serving.text_features import extra_features, feature_dim
-from serving.top_layers import apply_top_layers
+from serving.top_layers import apply_branch, apply_top_layers
 
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent / "pack"
 SENTIMENT_HEAD = "text_sentiment.safetensors"
@@ -105,8 +105,9 @@ class TextModel:
         enc = TextEncoder.load(name, max_tokens=max_tokens, device=device)
         if (pack / LORA_WEIGHTS).is_file() and str(name) == str(pack_encoder):
             apply_lora(enc, pack / LORA_CONFIG, pack / LORA_WEIGHTS)
-        if str(name) == str(pack_encoder):  # fine-tuned top layers (``text_top_layer_<i>``), when the pack has them
+        if str(name) == str(pack_encoder):  # fine-tuned top layers and branch, when the pack has them
             apply_top_layers(enc, pack)
+            apply_branch(enc, pack)
         sent, sent_meta = load_head(pack / SENTIMENT_HEAD, enc.device)
         emo, emo_meta = load_head(pack / EMOTION_HEAD, enc.device)
         calibration = meta.get("calibration", {})  # per head: temperature fit on val (serving.calibration)

@@ -32,3 +32,40 @@ def merge_heads(heads: list[Head]) -> Head:
         out.net[3].weight.copy_(torch.cat([h.net[3].weight for h in heads], 1) / m)
         out.net[3].bias.copy_(torch.stack([h.net[3].bias for h in heads]).mean(0))
     return out.eval()
+
+
+def blend_heads(members: list[tuple[Head, float, list[int]]], in_dim: int) -> Head:
+    """One ``Head`` over a wider input whose logits are ``Σ weight · head(x[:, columns])``.
+
+    ``members``: (head, weight, columns) with ``columns`` the merged input's column for each of the head's inputs, in
+    order. All MLPs (their hidden layers side by side) or all linear (their weights summed); ``bias_adjust`` starts at
+    zero. Used to blend heads that read different pooled views of one encoder pass (``modelling.training.text_branch``).
+    """
+    heads = [h for h, _, _ in members]
+    out_dim = heads[0].out_dim
+    if any(h.out_dim != out_dim or len(c) != h.in_dim for h, _, c in members):
+        raise ValueError("each member needs the same out_dim and one column per input")
+    if len({bool(h.hidden) for h in heads}) != 1:
+        raise ValueError("blend MLP heads with MLP heads, linear with linear")
+    with torch.no_grad():
+        if not heads[0].hidden:
+            out = Head(in_dim, out_dim, hidden=None, dropout=heads[0].dropout)
+            out.net[1].weight.zero_()
+            out.net[1].bias.zero_()
+            for h, w, cols in members:
+                out.net[1].weight[:, cols] += w * h.net[1].weight
+                out.net[1].bias += w * h.net[1].bias
+            return out.eval()
+        hidden = sum(h.hidden for h in heads)
+        out = Head(in_dim, out_dim, hidden=hidden, dropout=heads[0].dropout)
+        for p in out.parameters():
+            p.zero_()
+        row = 0
+        for h, w, cols in members:
+            rows = slice(row, row + h.hidden)
+            out.net[0].weight[rows, cols] = h.net[0].weight
+            out.net[0].bias[rows] = h.net[0].bias
+            out.net[3].weight[:, rows] = w * h.net[3].weight
+            out.net[3].bias += w * h.net[3].bias
+            row += h.hidden
+    return out.eval()

@@ -190,23 +190,30 @@ def tune_offsets(model: TopTuner, val: dict[str, Part], device: torch.device, ro
     """Per-class log-prob offsets on val: sentiment by the mean of TweetEval macro-F1 and MVSA text accuracy,
     emotion by GoEmotions macro-F1 while TweetEval emotion val macro-F1 stays within ``te_slack`` of its value
     without offsets (coordinate search over −1.5…1.5, step 0.1)."""
-    grid = np.linspace(-1.5, 1.5, 31)
     x = x or features(model, val, device)
     lp = {k: _logp(model.sentiment if k in ("sent", "mvsa") else model.emotion, x[k]) for k in val}
+    return offsets_for(lp, val, rounds, te_slack)
+
+
+def offsets_for(lp: dict[str, np.ndarray], val: dict[str, Part], rounds: int = 3, te_slack: float = 0.005,
+                tasks: tuple[str, ...] = ("sentiment", "emotion")) -> dict[str, np.ndarray]:
+    """``tune_offsets`` from the val log-probs ``lp`` (keys ``sent``, ``mvsa`` for sentiment; ``go``, ``te`` for
+    emotion), for the named ``tasks``."""
+    grid = np.linspace(-1.5, 1.5, 31)
 
     def sent_score(b: np.ndarray) -> float:
         s = scores(lp["sent"] + b, lp["mvsa"] + b, None, None, val)
         return (s["tweeteval_sentiment_macro_f1"] + s["mvsa_text_accuracy"]) / 2
 
-    te_floor = scores(None, None, None, lp["te"], val)["tweeteval_emotion_macro_f1"] - te_slack
+    te_floor = scores(None, None, None, lp["te"], val)["tweeteval_emotion_macro_f1"] - te_slack if "te" in lp else 0
 
     def emo_score(b: np.ndarray) -> float:
         s = scores(None, None, lp["go"] + b, lp["te"] + b, val)
         return s["goemotions_macro_f1"] if s["tweeteval_emotion_macro_f1"] >= te_floor else -1.0
 
     out = {}
-    tasks = (("sentiment", sent_score, len(labels.SENTIMENTS)), ("emotion", emo_score, len(labels.EMOTIONS)))
-    for name, fn, k in tasks:
+    for name, fn, k in [t for t in (("sentiment", sent_score, len(labels.SENTIMENTS)),
+                                    ("emotion", emo_score, len(labels.EMOTIONS))) if t[0] in tasks]:
         bias, best = np.zeros(k), fn(np.zeros(k))
         for _ in range(rounds):
             improved = False
@@ -375,7 +382,7 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
 
 def baseline(pack: Path, parts: dict[str, Part], device: str = "cpu") -> dict[str, float]:
     """Scores of the pack as it is (its top layer, heads and offsets) on cached ``parts``: the reference."""
-    model = _restore(None, pack, {"n_top": 6 - parts["sent"].cache.meta["layer"]}, device)
+    model = restore(None, pack, {"n_top": 6 - parts["sent"].cache.meta["layer"]}, device)
     x = features(model, parts, torch.device(device))
     bias = {t: head.bias_adjust.cpu().numpy().copy() for t, head in (("sentiment", model.sentiment),
                                                                      ("emotion", model.emotion))}
@@ -443,7 +450,7 @@ def main(argv: list[str] | None = None) -> None:
         r = train(cfg, tr, val, a.pack, a.out / f"run{i}", seed=a.seed, device=a.device, resume=a.resume,
                   progress=not a.quiet)
         if test is not None:
-            model = _restore(a.out / f"run{i}", a.pack, cfg, a.device)
+            model = restore(a.out / f"run{i}", a.pack, cfg, a.device)
             xt = features(model, test, torch.device(a.device))
             r["test_fp16"] = evaluate(model, test, torch.device(a.device), x=xt)
             r["test_offsets"] = evaluate(model, test, torch.device(a.device),
@@ -453,7 +460,7 @@ def main(argv: list[str] | None = None) -> None:
         k = max(range(len(runs)), key=lambda j: runs[j]["val_offsets"]["score"])
         _record(a.out, cmd, a, k, runs, ref)
     if a.write_pack:
-        write_pack(_restore(a.out / f"run{k}", a.pack, runs[k]["config"], "cpu"), runs[k], a.write_pack, cmd)
+        write_pack(restore(a.out / f"run{k}", a.pack, runs[k]["config"], "cpu"), runs[k], a.write_pack, cmd)
 
 
 def _record(out: Path, cmd: str, a: argparse.Namespace, k: int, runs: list[dict[str, Any]],
@@ -464,7 +471,7 @@ def _record(out: Path, cmd: str, a: argparse.Namespace, k: int, runs: list[dict[
     (out / "record.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
-def _restore(run_dir: Path | None, pack: Path, cfg: dict[str, Any], device: str) -> TopTuner:
+def restore(run_dir: Path | None, pack: Path, cfg: dict[str, Any], device: str) -> TopTuner:
     """The pack's top layer(s) and heads, with a run's trained weights (``run_dir/best.pt``) when given."""
     from serving.encoders import TextEncoder
 

@@ -11,7 +11,14 @@ import torch
 
 from serving.encoders import TextEncoder
 from serving.text_model import DEFAULT_PACK_DIR, TextModel
-from serving.top_layers import apply_top_layers, encoder_layers, save_top_layers, top_layer_files
+from serving.top_layers import (
+    apply_branch,
+    apply_top_layers,
+    encoder_layers,
+    save_branch,
+    save_top_layers,
+    top_layer_files,
+)
 
 TEXTS = ["I love this, best day ever!", "This is awful, I hate it", "ok"]
 
@@ -81,3 +88,55 @@ def test_onnx_export_carries_the_fine_tuned_layer(encoder: TextEncoder, tmp_path
     assert np.all((a * b).sum(1) > 0.99)  # same (fine-tuned) encoder, up to int8
     plain = TextModel.load(DEFAULT_PACK_DIR).embed(TEXTS)
     assert np.all((a * plain).sum(1) < (a * b).sum(1))
+
+
+def _copy_of_top(encoder: TextEncoder) -> torch.nn.Module:
+    import copy
+
+    return copy.deepcopy(encoder_layers(encoder.model)[-1])
+
+
+def test_a_branch_equal_to_the_top_layer_gives_the_same_views(encoder: TextEncoder, tmp_path: Path) -> None:
+    """The branch runs on the top layer's input with the mask as the model does: an unchanged copy matches."""
+    save_branch(_copy_of_top(encoder), 5, tmp_path)
+    enc = TextEncoder.load(None)
+    assert apply_branch(enc, tmp_path) == 5 and "+ft5:" in enc.name
+    v = enc.encode(TEXTS, ["mean", "max", "mean+ft", "max+ft", "mean@4"])
+    assert np.abs(v[:, :768] - v[:, 768:1536]).max() < 2e-3  # fp16 copy of the same layer
+
+
+def test_a_fine_tuned_branch_leaves_the_own_views_alone(encoder: TextEncoder, tmp_path: Path) -> None:
+    save_branch(_perturbed(encoder), 5, tmp_path)
+    enc = TextEncoder.load(None)
+    apply_branch(enc, tmp_path)
+    got = enc.encode(TEXTS, ["mean", "mean+ft"])
+    ref = encoder.encode(TEXTS, ["mean"])
+    assert np.allclose(got[:, :384], ref, atol=1e-6)  # the model's own top layer still serves ``mean``
+    assert not np.allclose(got[:, 384:], ref, atol=1e-3)
+
+
+def test_branch_views_need_a_branch_and_the_top_layer(encoder: TextEncoder, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="has none"):
+        encoder.encode(TEXTS, ["mean+ft"])
+    assert apply_branch(encoder, tmp_path) is None
+    save_branch(_perturbed(encoder), 3, tmp_path)
+    with pytest.raises(ValueError, match="copies the top layer"):
+        apply_branch(TextEncoder.load(None), tmp_path)
+
+
+def test_onnx_export_carries_the_branch(encoder: TextEncoder, tmp_path: Path) -> None:
+    from serving.onnx_export import export_text
+    from serving.onnx_runtime import OrtModule
+
+    save_branch(_perturbed(encoder), 5, tmp_path)
+    enc = TextEncoder.load(None)
+    apply_branch(enc, tmp_path)
+    pools = ["mean", "mean+ft"]
+    path = export_text(enc, pools, tmp_path / "onnx", quantize=False)
+    batch = enc.tokenize(TEXTS)
+    names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch]
+    (got,) = OrtModule(path).run(*(batch[n].numpy() for n in names))
+    with torch.no_grad():
+        want = enc.pool(batch, pools).numpy()
+    assert np.abs(got - want).max() < 1e-4
+    assert not np.allclose(got[:, :384], got[:, 384:], atol=1e-3)  # the branch's own views, not a copy of mean
