@@ -158,8 +158,7 @@ class TextEncoder:
 
     def branch_output(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The fine-tuned branch's output (B, T, d) from the hidden states entering the top layer."""
-        ext = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
-        out = self.branch(hidden, attention_mask=ext)
+        out = self.branch(hidden, attention_mask=extended_mask(mask, hidden.dtype))
         return out[0] if isinstance(out, tuple) else out
 
     @torch.inference_mode()
@@ -187,6 +186,12 @@ class TextEncoder:
     def embed(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Embeddings (N, dim) float32 (mean-pooled last layer, L2-normalised), in input order."""
         return self.encode(texts, (EMBEDDING_POOL,), batch_size=batch_size, progress=progress)
+
+
+def extended_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Additive attention mask (B, 1, 1, T) for calling one encoder layer: 0 on tokens, the dtype's minimum on
+    padding (the branch here; the top-layer fine-tune, ``modelling.training.text_top``)."""
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
 
 
 def _batches(order: np.ndarray, size: int, progress: bool, desc: str) -> Iterator[np.ndarray]:

@@ -42,6 +42,7 @@ from modelling.training.data import read_mvsa, read_text_dataset
 from modelling.training.text import class_weights, seed_everything
 from modelling.training.top_cache import SplitCache
 from moodstream import labels
+from serving.encoders import extended_mask
 from serving.heads import Head, load_head, save_head
 from serving.text_features import extra_features
 from serving.text_model import EMOTION_HEAD, META, SENTIMENT_HEAD
@@ -85,11 +86,6 @@ def load_part(cache_dir: Path, data_dir: Path, dataset: str, split: str) -> Part
         vader = extra_features(["vader"], texts)
         np.save(vpath, vader)
     return Part(cache, vader, np.asarray(y, dtype=np.int64))
-
-
-def extended_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Additive attention mask (B, 1, 1, T): 0 on tokens, the dtype's minimum on padding."""
-    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
 
 
 class TopTuner(nn.Module):
